@@ -1,0 +1,151 @@
+/**
+ * A capability is a versioned, schema-checked contract: `hello.greet@1.0.0` takes this input and returns that
+ * output. Workers implement capabilities; callers ask for one by id and semver range.
+ *
+ * The definition holds live `Schema`s (so the client infers types and the worker validates input before the
+ * handler runs); `describe` turns it into a plain `CapabilityDescriptor` that travels in `Register` frames and
+ * feeds the catalog.
+ */
+import { Schema } from "effect"
+import semver from "semver"
+
+/** An error a capability's handler may raise, besides the runtime's own codes. */
+export interface ErrorSpec {
+  readonly code: string
+  readonly description: string
+  readonly retryable: boolean
+}
+
+/** What a worker must offer to host this capability (matched against the worker's own `placement`). */
+export interface Placement {
+  readonly gpu?: boolean
+  readonly labels?: Readonly<Record<string, string>>
+}
+
+export interface Capability<I = any, O = any> {
+  readonly id: string
+  readonly version: string
+  readonly name: string
+  readonly description: string
+  readonly input: Schema.Codec<I, unknown>
+  readonly output: Schema.Codec<O, unknown>
+  readonly errors: ReadonlyArray<ErrorSpec>
+  readonly idempotent: boolean
+  readonly tags: ReadonlyArray<string>
+  readonly placement: Placement
+  readonly estimatedDurationMs: number | undefined
+}
+
+/** The input type a capability's schema decodes to. */
+export type InputOf<C> = C extends Capability<infer I, any> ? I : never
+/** The output type a capability's schema decodes to. */
+export type OutputOf<C> = C extends Capability<any, infer O> ? O : never
+
+/** Dotted lower-case segments, at least two: `hello.greet`, `email.send-batch`. */
+const idPattern = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$/
+
+export const isCapabilityId = (id: string): boolean => idPattern.test(id)
+
+export class InvalidCapability extends Error {
+  override readonly name = "InvalidCapability"
+}
+
+export interface CapabilityOptions<I, O> {
+  readonly id: string
+  readonly version: string
+  readonly name?: string
+  readonly description?: string
+  readonly input: Schema.Codec<I, unknown>
+  readonly output: Schema.Codec<O, unknown>
+  readonly errors?: ReadonlyArray<ErrorSpec>
+  readonly idempotent?: boolean
+  readonly tags?: ReadonlyArray<string>
+  readonly placement?: Placement
+  readonly estimatedDurationMs?: number
+}
+
+/**
+ * Defines a capability. Throws `InvalidCapability` at definition time for a malformed id or version, so a
+ * bad contract never reaches a running mesh.
+ *
+ * @example
+ * ```ts
+ * const Echo = defineCapability({
+ *   id: "demo.echo", version: "1.0.0",
+ *   input: Schema.Struct({ text: Schema.String }), output: Schema.String,
+ * })
+ * ```
+ */
+export const defineCapability = <I, O>(options: CapabilityOptions<I, O>): Capability<I, O> => {
+  if (!isCapabilityId(options.id)) {
+    throw new InvalidCapability(`capability id "${options.id}" must be dotted lower-case segments, e.g. hello.greet`)
+  }
+  if (semver.valid(options.version) !== options.version) {
+    throw new InvalidCapability(`capability ${options.id} version "${options.version}" is not semver x.y.z`)
+  }
+  for (const spec of options.errors ?? []) {
+    if (!/^[A-Z][A-Z0-9_]*$/.test(spec.code)) {
+      throw new InvalidCapability(`capability ${options.id} error code "${spec.code}" must be UPPER_SNAKE_CASE`)
+    }
+  }
+  return {
+    id: options.id,
+    version: options.version,
+    name: options.name ?? options.id,
+    description: options.description ?? "",
+    input: options.input,
+    output: options.output,
+    errors: options.errors ?? [],
+    idempotent: options.idempotent ?? false,
+    tags: options.tags ?? [],
+    placement: options.placement ?? {},
+    estimatedDurationMs: options.estimatedDurationMs,
+  }
+}
+
+/** The plain-data form of a capability: what a worker advertises and a catalog lists. */
+export const CapabilityDescriptor = Schema.Struct({
+  id: Schema.String,
+  version: Schema.String,
+  name: Schema.String,
+  description: Schema.String,
+  errors: Schema.Array(Schema.Struct({ code: Schema.String, description: Schema.String, retryable: Schema.Boolean })),
+  idempotent: Schema.Boolean,
+  tags: Schema.Array(Schema.String),
+  placement: Schema.Struct({
+    gpu: Schema.optionalKey(Schema.Boolean),
+    labels: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
+  }),
+  estimatedDurationMs: Schema.optionalKey(Schema.Number),
+  /** JSON Schema documents of the input and output, for tools and other languages. */
+  inputSchema: Schema.Unknown,
+  outputSchema: Schema.Unknown,
+})
+export type CapabilityDescriptor = typeof CapabilityDescriptor.Type
+
+const jsonSchemaOf = (schema: Schema.Top): unknown => {
+  try {
+    return Schema.toJsonSchemaDocument(schema)
+  } catch {
+    // A schema with no JSON Schema form (a declared class, say) still works inside the mesh.
+    return {}
+  }
+}
+
+export const describe = (capability: Capability): CapabilityDescriptor => ({
+  id: capability.id,
+  version: capability.version,
+  name: capability.name,
+  description: capability.description,
+  errors: capability.errors,
+  idempotent: capability.idempotent,
+  tags: capability.tags,
+  placement: capability.placement,
+  ...(capability.estimatedDurationMs === undefined ? {} : { estimatedDurationMs: capability.estimatedDurationMs }),
+  inputSchema: jsonSchemaOf(capability.input),
+  outputSchema: jsonSchemaOf(capability.output),
+})
+
+/** `hello.greet@1.0.0` */
+export const keyOf = (capability: { readonly id: string; readonly version: string }): string =>
+  `${capability.id}@${capability.version}`

@@ -1,0 +1,67 @@
+/**
+ * The one error type that crosses the mesh.
+ *
+ * Every failure a caller can see, whether raised by the runtime (`NO_WORKER`, `TIMEOUT`...) or declared by a
+ * capability and raised by its handler (`hello.greet` has none; an email capability might declare
+ * `MAILBOX_FULL`), is a `CrankError` with a stable `code`. It is Schema-backed so it travels as data over any
+ * transport and is recovered with `Effect.catchTag("CrankError", ...)`.
+ *
+ * The runtime codes are listed in `docs/errors.md`; their meaning is public API, like ws's `WS_ERR_*` codes.
+ */
+import { Schema } from "effect"
+
+/** Codes the runtime itself raises. Capabilities may declare more of their own. */
+export const SystemErrorCodes = [
+  "BAD_FRAME",
+  "INVALID_INPUT",
+  "INVALID_OUTPUT",
+  "NO_WORKER",
+  "OVERLOADED",
+  "TIMEOUT",
+  "CANCELLED",
+  "UNAVAILABLE",
+  "DRAINING",
+  "UNAUTHORIZED",
+  "INTERNAL",
+] as const
+
+export type SystemErrorCode = (typeof SystemErrorCodes)[number]
+
+/**
+ * Whether a caller may safely try a system failure again (possibly on another worker).
+ * Why these: the request never reached a handler (`NO_WORKER`, `OVERLOADED`, `DRAINING`) or the link broke
+ * (`UNAVAILABLE`); all others either ran the handler or will fail the same way again.
+ */
+const retriableByDefault: Record<SystemErrorCode, boolean> = {
+  BAD_FRAME: false,
+  INVALID_INPUT: false,
+  INVALID_OUTPUT: false,
+  NO_WORKER: true,
+  OVERLOADED: true,
+  TIMEOUT: false,
+  CANCELLED: false,
+  UNAVAILABLE: true,
+  DRAINING: true,
+  UNAUTHORIZED: false,
+  INTERNAL: false,
+}
+
+export class CrankError extends Schema.TaggedError<CrankError>()("CrankError", {
+  code: Schema.String,
+  message: Schema.String,
+  retriable: Schema.Boolean,
+}) {}
+
+/**
+ * Builds a runtime failure with its default retriability.
+ *
+ * @example
+ * ```ts
+ * yield* crankError("NO_WORKER", "no healthy worker serves hello.greet@^1")
+ * ```
+ */
+export const crankError = (code: SystemErrorCode, message: string): CrankError =>
+  new CrankError({ code, message, retriable: retriableByDefault[code] })
+
+export const isCrankError = (u: unknown): u is CrankError =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "CrankError"

@@ -1,0 +1,135 @@
+/**
+ * The wire vocabulary: every message between controller, workers and clients is one `Envelope`.
+ *
+ * Defined once, as a Schema tagged union, and decoded at every network boundary (the WebSocket transport
+ * decodes each frame; the in-memory transport passes these values as they are). Field names are the wire
+ * format: changing one is a protocol change, so `protocolVersion` travels in `Register`.
+ *
+ * Two kinds of traffic share it:
+ * - control messages, one-way and ordered (`Register`, `Heartbeat`, `Drain`...), delivered to an actor's mailbox;
+ * - requests (`Invoke`) answered by exactly one `Result` or `Failure` with the same id, or abandoned by `Cancel`.
+ */
+import { Schema } from "effect"
+import { CapabilityDescriptor } from "../capabilities/Capability.ts"
+
+export const protocolVersion = 1
+
+const Millis = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+
+/** A worker asks to join: who it is, what it serves, and where clients may dial it directly. */
+export const Register = Schema.TaggedStruct("Register", {
+  protocolVersion: Schema.Number,
+  workerId: Schema.String,
+  nodeId: Schema.String,
+  capabilities: Schema.Array(CapabilityDescriptor),
+  /** Address clients can dial for the data path; absent when the worker can only be reached through the controller. */
+  address: Schema.optionalKey(Schema.String),
+  maxInFlight: Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)),
+  /** The join token, when the controller requires one. */
+  token: Schema.optionalKey(Schema.String),
+})
+
+/** The controller accepted a registration, and tells the worker how often to beat. */
+export const Registered = Schema.TaggedStruct("Registered", {
+  workerId: Schema.String,
+  heartbeatIntervalMs: Millis,
+  staleAfterMs: Millis,
+})
+
+export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
+  workerId: Schema.String,
+  seq: Schema.Number,
+  inFlight: Schema.Number,
+  completed: Schema.Number,
+})
+
+export const HeartbeatAck = Schema.TaggedStruct("HeartbeatAck", {
+  workerId: Schema.String,
+  seq: Schema.Number,
+})
+
+/** Stop taking new work, finish what is in flight within `deadlineMs`, then deregister. */
+export const Drain = Schema.TaggedStruct("Drain", {
+  workerId: Schema.String,
+  deadlineMs: Millis,
+})
+
+export const Deregister = Schema.TaggedStruct("Deregister", {
+  workerId: Schema.String,
+  reason: Schema.String,
+})
+
+/**
+ * A request. `timeoutMs` is the caller's remaining budget when the frame was sent: relative, as gRPC sends its
+ * deadline, so clocks on different machines need not agree. `range` is a semver range (`^1`, `*`).
+ */
+export const Invoke = Schema.TaggedStruct("Invoke", {
+  id: Schema.String,
+  capability: Schema.String,
+  range: Schema.String,
+  input: Schema.Unknown,
+  timeoutMs: Millis,
+})
+
+export const Result = Schema.TaggedStruct("Result", {
+  id: Schema.String,
+  output: Schema.Unknown,
+})
+
+/**
+ * A failed request (with its `id`), or a protocol complaint about a frame that could not be read (no `id`,
+ * code `BAD_FRAME`). `code` is one of the runtime codes in docs/errors.md or one a capability declares.
+ */
+export const Failure = Schema.TaggedStruct("Failure", {
+  id: Schema.optionalKey(Schema.String),
+  code: Schema.String,
+  message: Schema.String,
+  retriable: Schema.Boolean,
+})
+
+/** The caller gave up on request `id`; the serving side interrupts its handler. */
+export const Cancel = Schema.TaggedStruct("Cancel", {
+  id: Schema.String,
+})
+
+export const Envelope = Schema.Union([
+  Register,
+  Registered,
+  Heartbeat,
+  HeartbeatAck,
+  Drain,
+  Deregister,
+  Invoke,
+  Result,
+  Failure,
+  Cancel,
+])
+
+export type Register = typeof Register.Type
+export type Registered = typeof Registered.Type
+export type Heartbeat = typeof Heartbeat.Type
+export type HeartbeatAck = typeof HeartbeatAck.Type
+export type Drain = typeof Drain.Type
+export type Deregister = typeof Deregister.Type
+export type Invoke = typeof Invoke.Type
+export type Result = typeof Result.Type
+export type Failure = typeof Failure.Type
+export type Cancel = typeof Cancel.Type
+export type Envelope = typeof Envelope.Type
+
+/** The answer to an `Invoke`. */
+export type Reply = Result | Failure
+
+/** One-way traffic, delivered to an actor's `onMessage` in order. */
+export type ControlMessage = Exclude<Envelope, Invoke | Result | Cancel>
+
+export const EnvelopeTags = ["Register", "Registered", "Heartbeat", "HeartbeatAck", "Drain", "Deregister", "Invoke", "Result", "Failure", "Cancel"] as const
+
+/** The reply for a failed request. */
+export const failureOf = (id: string, error: { readonly code: string; readonly message: string; readonly retriable: boolean }): Failure => ({
+  _tag: "Failure",
+  id,
+  code: error.code,
+  message: error.message,
+  retriable: error.retriable,
+})

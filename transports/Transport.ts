@@ -1,0 +1,98 @@
+/**
+ * What actors need from a network, and nothing more: listen at an address, connect to one, and on a
+ * connection send ordered one-way messages and make requests.
+ *
+ * Actors are written against this interface only, so the same controller and worker run over the in-memory
+ * transport (one process) or WebSocket (many nodes). `tests/transports/conformance.ts` is the contract every
+ * implementation passes.
+ *
+ * Why requests are a primitive of their own rather than two messages: a transport can then serve them in the
+ * cheapest way it has. In one process `call` runs the worker's handler in the caller's fiber (no mailbox hop);
+ * over WebSocket it multiplexes requests by id on one connection and turns an interrupted caller into `Cancel`.
+ */
+import { Data, type Effect, type Scope } from "effect"
+import type { CrankError } from "../capabilities/CrankError.ts"
+import type { ControlMessage, Invoke, Reply } from "./Envelope.ts"
+
+/** Why a connection ended. Codes follow WebSocket close codes (RFC 6455 §7.4) on every transport. */
+export interface CloseInfo {
+  readonly code: number
+  readonly reason: string
+}
+
+export const CloseCodes = {
+  normal: 1000,
+  goingAway: 1001,
+  /** The peer broke the protocol (repeated bad frames). */
+  protocolError: 1002,
+  /** The connection was lost without a close handshake. */
+  abnormal: 1006,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  internalError: 1011,
+} as const
+
+/** How one end of a connection reacts to the other. */
+export interface Handlers {
+  /**
+   * A one-way message from the peer, in the order sent. Called synchronously by the transport: put the
+   * message in a mailbox and return; never block here.
+   */
+  readonly onMessage: (message: ControlMessage) => void
+  /**
+   * A request from the peer. The effect must not fail: a failed request is a `Failure` value. It is
+   * interrupted if the peer cancels or the connection closes.
+   */
+  readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
+  /** The connection ended, from either side. Called once. */
+  readonly onClose: (info: CloseInfo) => void
+}
+
+export interface Connection {
+  /** Unique per connection within a process: a log and map key. */
+  readonly id: string
+  /** The address of the other end, as this side knows it. */
+  readonly remoteAddress: string
+  /** Sends a one-way message. Fails with `UNAVAILABLE` (as a `CrankError`) once the connection is closed. */
+  readonly send: (message: ControlMessage) => Effect.Effect<void, CrankError>
+  /**
+   * Makes a request and waits for its reply. Never fails: a closed link is a `Failure` with code `UNAVAILABLE`.
+   * Interrupting the calling fiber cancels the request on the serving side.
+   */
+  readonly call: (invoke: Invoke) => Effect.Effect<Reply>
+  /** Closes both directions; the peer's `onClose` sees `info`. Idempotent. */
+  readonly close: (info?: CloseInfo) => Effect.Effect<void>
+  readonly isOpen: () => boolean
+}
+
+export interface Listener {
+  /** The address peers should dial, with the real port when port 0 was asked for. */
+  readonly address: string
+}
+
+export class TransportError extends Data.TaggedError("TransportError")<{
+  readonly reason: "ListenFailed" | "ConnectFailed" | "UnsupportedAddress"
+  readonly address: string
+  readonly message: string
+}> {}
+
+export interface Transport {
+  /** The URL schemes this transport dials and listens on, e.g. `["memory"]` or `["ws", "wss"]`. */
+  readonly schemes: ReadonlyArray<string>
+  /** Accepts connections at `address` until the scope closes; `accept` gives each new connection its handlers. */
+  readonly listen: (
+    address: string,
+    accept: (connection: Connection) => Handlers,
+  ) => Effect.Effect<Listener, TransportError, Scope.Scope>
+  /** Connects to `address`; the connection closes when the scope does. */
+  readonly connect: (
+    address: string,
+    handlers: (connection: Connection) => Handlers,
+  ) => Effect.Effect<Connection, TransportError, Scope.Scope>
+}
+
+/** The scheme of an address (`ws://127.0.0.1:7070` → `ws`). */
+export const schemeOf = (address: string): string => {
+  const colon = address.indexOf(":")
+  return colon === -1 ? "" : address.slice(0, colon).toLowerCase()
+}
