@@ -1,0 +1,344 @@
+/**
+ * The controller actor: the registry of workers, their lifecycle as the controller sees it, and routing.
+ *
+ * Control traffic (register, heartbeat, drain, deregister, disconnects) goes through one mailbox and is
+ * handled by one fiber, so the registry has a single writer. Requests do not: `serve` picks a worker and
+ * relays in the caller's fiber (the data path never queues behind heartbeats).
+ *
+ * Each worker's lifecycle is a snapshot of `workerLifecycle`, moved with xstate's pure `transition` only by
+ * events that can change it; a heartbeat from a healthy worker just refreshes a timestamp (see "Lifecycle" in
+ * docs/architecture.md for the measurement behind this).
+ */
+import { Clock, Effect, PubSub, Queue, Schedule, type Scope } from "effect"
+import { getInitialSnapshot } from "xstate"
+import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
+import { crankError, type CrankError } from "../capabilities/CrankError.ts"
+import {
+  failureOf,
+  type ControlMessage,
+  type Invoke,
+  type Register,
+  type Reply,
+} from "../transports/Envelope.ts"
+import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Transport, type TransportError } from "../transports/Transport.ts"
+import { defaults, type Timings } from "./defaults.ts"
+import { Router } from "./Router.ts"
+import {
+  type LifecycleEvent,
+  type LifecycleSnapshot,
+  type LifecycleState,
+  nextSnapshot,
+  stateOf,
+  workerLifecycle,
+} from "./workerLifecycle.ts"
+
+/** A lifecycle change as the controller saw it: what the dashboard's timeline and `crank watch` show. */
+export interface LifecycleTransition {
+  readonly workerId: string
+  readonly from: LifecycleState
+  readonly to: LifecycleState
+  readonly event: LifecycleEvent["type"]
+  readonly at: number
+}
+
+/** What the controller knows of one worker, as plain data. */
+export interface WorkerView {
+  readonly id: string
+  readonly nodeId: string
+  readonly state: LifecycleState
+  readonly address: string | undefined
+  readonly capabilities: ReadonlyArray<{ readonly id: string; readonly version: string }>
+  readonly maxInFlight: number
+  readonly inFlight: number
+  readonly completed: number
+  readonly registeredAt: number
+  readonly lastHeartbeatAt: number
+  readonly transitions: ReadonlyArray<LifecycleTransition>
+}
+
+class WorkerRecord {
+  routable = false
+  snapshot: LifecycleSnapshot = getInitialSnapshot(workerLifecycle)
+  lastHeartbeatAt: number
+  staleSince = 0
+  inFlight = 0
+  completed = 0
+  readonly transitions: Array<LifecycleTransition> = []
+  readonly capabilities: ReadonlyArray<{ readonly id: string; readonly version: string }>
+
+  constructor(
+    readonly id: string,
+    readonly nodeId: string,
+    public connection: Connection,
+    readonly descriptors: ReadonlyArray<CapabilityDescriptor>,
+    readonly address: string | undefined,
+    readonly maxInFlight: number,
+    readonly registeredAt: number,
+  ) {
+    this.lastHeartbeatAt = registeredAt
+    this.capabilities = descriptors.map((d) => ({ id: d.id, version: d.version }))
+  }
+
+  get state(): LifecycleState {
+    return stateOf(this.snapshot)
+  }
+}
+
+type MailItem =
+  | { readonly kind: "message"; readonly connection: Connection; readonly message: ControlMessage }
+  | { readonly kind: "closed"; readonly connection: Connection; readonly info: CloseInfo }
+  | { readonly kind: "drain"; readonly workerId: string; readonly deadlineMs: number }
+  | { readonly kind: "sweep" }
+
+export interface ControllerOptions {
+  readonly transport: Transport
+  /** Where to listen, e.g. `memory://controller` or `ws://127.0.0.1:7070`. */
+  readonly address: string
+  readonly timings?: Partial<Timings>
+  /** When set, `Register` must carry this token or is refused with `UNAUTHORIZED`. */
+  readonly token?: string
+  /** Requests served by the controller itself (system capabilities such as `crank.status`), tried before routing. */
+  readonly systemHandlers?: ReadonlyMap<string, (invoke: Invoke) => Effect.Effect<Reply>>
+}
+
+export interface Controller {
+  /** The address workers and clients dial. */
+  readonly address: string
+  readonly timings: Timings
+  readonly workers: () => ReadonlyArray<WorkerView>
+  readonly worker: (id: string) => WorkerView | undefined
+  /** Every capability advertised by a live worker, with its workers. */
+  readonly descriptors: () => ReadonlyArray<{ readonly descriptor: CapabilityDescriptor; readonly workers: ReadonlyArray<string> }>
+  /** Asks a worker to drain: no new work is routed to it, in-flight finishes, then it deregisters. */
+  readonly drain: (workerId: string, deadlineMs?: number) => Effect.Effect<void, CrankError>
+  /** Lifecycle transitions as they happen; a slow subscriber loses the oldest, never blocks the controller. */
+  readonly transitions: PubSub.PubSub<LifecycleTransition>
+  /** Picks a worker and relays `invoke` to it: the data path for callers that cannot dial workers. */
+  readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
+}
+
+const viewOf = (record: WorkerRecord): WorkerView => ({
+  id: record.id,
+  nodeId: record.nodeId,
+  state: record.state,
+  address: record.address,
+  capabilities: record.capabilities,
+  maxInFlight: record.maxInFlight,
+  inFlight: record.inFlight,
+  completed: record.completed,
+  registeredAt: record.registeredAt,
+  lastHeartbeatAt: record.lastHeartbeatAt,
+  transitions: [...record.transitions],
+})
+
+/**
+ * Starts a controller listening at `options.address`. It stops, closing every connection, when the scope closes.
+ *
+ * @example
+ * ```ts
+ * const controller = yield* Controller.make({ transport, address: "memory://controller" })
+ * ```
+ */
+export const make = (options: ControllerOptions): Effect.Effect<Controller, TransportError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const timings: Timings = {
+      heartbeatIntervalMs: options.timings?.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs,
+      staleAfterMs: options.timings?.staleAfterMs ?? defaults.staleAfterMs,
+      evictAfterMs: options.timings?.evictAfterMs ?? defaults.evictAfterMs,
+    }
+    const registry = new Map<string, WorkerRecord>()
+    const byConnection = new Map<Connection, WorkerRecord>()
+    const router = new Router<WorkerRecord>()
+    const mailbox = yield* Queue.unbounded<MailItem>()
+    const transitions = yield* PubSub.sliding<LifecycleTransition>(4_096)
+    yield* Effect.addFinalizer(() => PubSub.shutdown(transitions))
+
+    const apply = (record: WorkerRecord, event: LifecycleEvent, at: number): void => {
+      const before = record.snapshot
+      const after = nextSnapshot(before, event)
+      if (after === before) return
+      record.snapshot = after
+      const from = stateOf(before)
+      const to = stateOf(after)
+      record.routable = to === "healthy"
+      if (to === "stale") record.staleSince = at
+      const change: LifecycleTransition = { workerId: record.id, from, to, event: event.type, at }
+      record.transitions.push(change)
+      if (record.transitions.length > defaults.transitionHistory) record.transitions.shift()
+      PubSub.publishUnsafe(transitions, change)
+      if (to === "stopped") forget(record)
+    }
+
+    const forget = (record: WorkerRecord): void => {
+      if (registry.get(record.id) === record) registry.delete(record.id)
+      if (byConnection.get(record.connection) === record) byConnection.delete(record.connection)
+      router.remove(record)
+    }
+
+    const refuse = (connection: Connection, code: "UNAUTHORIZED" | "BAD_FRAME", message: string) =>
+      connection.send(failureOf("", crankError(code, message))).pipe(
+        Effect.andThen(connection.close({ code: CloseCodes.policyViolation, reason: message })),
+        Effect.ignore,
+      )
+
+    const onRegister = (connection: Connection, message: Register, now: number) =>
+      Effect.gen(function* () {
+        if (options.token !== undefined && message.token !== options.token) {
+          return yield* refuse(connection, "UNAUTHORIZED", `worker ${message.workerId}: missing or wrong join token`)
+        }
+        const previous = registry.get(message.workerId)
+        if (previous !== undefined && previous.connection !== connection) {
+          // The same worker on a new connection: it reconnected. The old link is dead or dying; drop it.
+          byConnection.delete(previous.connection)
+          yield* previous.connection.close({ code: CloseCodes.normal, reason: "replaced by a newer connection" })
+        }
+        let record = previous
+        if (record === undefined || record.state === "stopped") {
+          record = new WorkerRecord(message.workerId, message.nodeId, connection, message.capabilities, message.address, message.maxInFlight, now)
+          registry.set(record.id, record)
+        } else {
+          // Capabilities may change across restarts: re-index under the new advertisement.
+          router.remove(record)
+          const fresh = new WorkerRecord(message.workerId, message.nodeId, connection, message.capabilities, message.address, message.maxInFlight, record.registeredAt)
+          fresh.snapshot = record.snapshot
+          fresh.transitions.push(...record.transitions)
+          record = fresh
+          registry.set(record.id, record)
+        }
+        record.lastHeartbeatAt = now
+        byConnection.set(connection, record)
+        router.add(record)
+        apply(record, { type: "REGISTERED" }, now)
+        yield* connection
+          .send({ _tag: "Registered", workerId: record.id, heartbeatIntervalMs: timings.heartbeatIntervalMs, staleAfterMs: timings.staleAfterMs })
+          .pipe(Effect.ignore)
+      })
+
+    const handle = (item: MailItem): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        switch (item.kind) {
+          case "message": {
+            const { connection, message } = item
+            if (message._tag === "Register") return onRegister(connection, message, now)
+            const record = byConnection.get(connection)
+            if (record === undefined) {
+              if (message._tag === "Failure") return Effect.void
+              return refuse(connection, "BAD_FRAME", `${message._tag} before Register`)
+            }
+            switch (message._tag) {
+              case "Heartbeat":
+                record.lastHeartbeatAt = now
+                record.inFlight = message.inFlight
+                record.completed = message.completed
+                if (record.state !== "healthy") apply(record, { type: "HEARTBEAT" }, now)
+                return connection.send({ _tag: "HeartbeatAck", workerId: record.id, seq: message.seq }).pipe(Effect.ignore)
+              case "Drain":
+                // The worker announces it is draining (e.g. on SIGTERM): stop routing to it at once.
+                apply(record, { type: "DRAIN" }, now)
+                return Effect.void
+              case "Deregister":
+                apply(record, { type: record.state === "draining" ? "DRAINED" : "DEREGISTERED" }, now)
+                return Effect.void
+              default:
+                return Effect.void
+            }
+          }
+          case "closed": {
+            const record = byConnection.get(item.connection)
+            if (record === undefined) return Effect.void
+            byConnection.delete(item.connection)
+            // A draining worker that hangs up cannot finish deregistering: it is gone.
+            apply(record, { type: record.state === "draining" ? "EVICTED" : "DISCONNECTED" }, now)
+            return Effect.void
+          }
+          case "drain": {
+            const record = registry.get(item.workerId)
+            if (record === undefined) return Effect.void
+            apply(record, { type: "DRAIN" }, now)
+            return record.connection.send({ _tag: "Drain", workerId: record.id, deadlineMs: item.deadlineMs }).pipe(Effect.ignore)
+          }
+          case "sweep": {
+            for (const record of registry.values()) {
+              const state = record.state
+              if ((state === "healthy" || state === "registered") && now - record.lastHeartbeatAt >= timings.staleAfterMs) {
+                apply(record, { type: "HEARTBEAT_TIMEOUT" }, now)
+              } else if (state === "stale" && now - record.staleSince >= timings.evictAfterMs) {
+                apply(record, { type: "EVICTED" }, now)
+                if (record.connection.isOpen()) {
+                  return record.connection.close({ code: CloseCodes.goingAway, reason: "evicted: stale for too long" })
+                }
+              }
+            }
+            return Effect.void
+          }
+        }
+      })
+
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(mailbox), handle)))
+    // Sweep often enough that staleness is noticed within a quarter of the stale window.
+    const sweepEveryMs = Math.max(1, Math.min(timings.heartbeatIntervalMs, Math.floor(timings.staleAfterMs / 4)))
+    yield* Effect.forkScoped(
+      Effect.repeat(Effect.sync(() => Queue.offerUnsafe(mailbox, { kind: "sweep" })), Schedule.spaced(sweepEveryMs)),
+    )
+
+    const serve = (invoke: Invoke): Effect.Effect<Reply> => {
+      const system = options.systemHandlers?.get(invoke.capability)
+      if (system !== undefined) return system(invoke)
+      const worker = router.pick(invoke.capability, invoke.range)
+      if (worker === undefined) {
+        return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", `no healthy worker serves ${invoke.capability}@${invoke.range}`)))
+      }
+      return worker.connection.call(invoke)
+    }
+
+    const accept = (connection: Connection): Handlers => ({
+      onMessage: (message) => Queue.offerUnsafe(mailbox, { kind: "message", connection, message }),
+      onClose: (info) => Queue.offerUnsafe(mailbox, { kind: "closed", connection, info }),
+      serve,
+    })
+
+    const listener = yield* options.transport.listen(options.address, accept)
+
+    return {
+      address: listener.address,
+      timings,
+      workers: () => [...registry.values()].map(viewOf),
+      worker: (id) => {
+        const record = registry.get(id)
+        return record === undefined ? undefined : viewOf(record)
+      },
+      descriptors: () => {
+        const byKey = new Map<string, { descriptor: CapabilityDescriptor; workers: Array<string> }>()
+        for (const record of registry.values()) {
+          for (const descriptor of record.descriptors) {
+            const key = `${descriptor.id}@${descriptor.version}`
+            const entry = byKey.get(key) ?? { descriptor, workers: [] }
+            entry.workers.push(record.id)
+            byKey.set(key, entry)
+          }
+        }
+        return [...byKey.values()]
+      },
+      drain: (workerId, deadlineMs = defaults.drainDeadlineMs) =>
+        registry.has(workerId)
+          ? Effect.sync(() => void Queue.offerUnsafe(mailbox, { kind: "drain", workerId, deadlineMs }))
+          : Effect.fail(crankError("NO_WORKER", `no worker ${workerId}`)),
+      transitions,
+      serve,
+    } satisfies Controller
+  })
+
+/** Waits (polling the registry, bounded) until `predicate` holds: handy in tests and for readiness. */
+export const awaitWorkers = (
+  controller: Controller,
+  predicate: (workers: ReadonlyArray<WorkerView>) => boolean,
+  timeoutMs = 5_000,
+): Effect.Effect<ReadonlyArray<WorkerView>, CrankError> =>
+  Effect.suspend(() => {
+    const workers = controller.workers()
+    return predicate(workers) ? Effect.succeed(workers) : Effect.fail(crankError("TIMEOUT", "condition not met"))
+  }).pipe(
+    Effect.retry(Schedule.spaced(5)),
+    Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.fail(crankError("TIMEOUT", `workers did not reach the expected state within ${timeoutMs} ms`)) }),
+  )
+
