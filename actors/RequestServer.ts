@@ -115,7 +115,13 @@ export const make = (options: {
     return Effect.succeed(failureOf(invoke.id, crankError("CANCELLED", `request ${invoke.id} was interrupted`)))
   }
 
-  const serve = (invoke: Invoke): Effect.Effect<Reply> => {
+  // Lazy and counted per run: building the effect does nothing (a caller may build it, then run it later, twice,
+  // or never), and the in-flight count goes up and its `onExit` is registered in one uninterruptible step, so an
+  // interruption (a caller timing out at the wrong moment) cannot leave a request counted forever.
+  const serve = (invoke: Invoke): Effect.Effect<Reply> =>
+    Effect.uninterruptibleMask((restore) => Effect.suspend(() => serveNow(invoke, restore)))
+
+  const serveNow = (invoke: Invoke, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>): Effect.Effect<Reply> => {
     if (!accepting) {
       return Effect.succeed(failureOf(invoke.id, crankError("DRAINING", `worker ${options.workerId} is draining`)))
     }
@@ -138,13 +144,16 @@ export const make = (options: {
       if (isPromiseLike(output)) return Effect.promise(() => output)
       return Effect.succeed(output)
     })
-    return run.pipe(
-      Effect.timeoutOrElse({
-        duration: invoke.timeoutMs,
-        orElse: () => Effect.fail(crankError("TIMEOUT", `${invoke.capability} did not finish within ${invoke.timeoutMs} ms`)),
-      }),
-      Effect.exit,
-      Effect.flatMap((exit) => replyOf(invoke, served, exit)),
+    return restore(
+      run.pipe(
+        Effect.timeoutOrElse({
+          duration: invoke.timeoutMs,
+          orElse: () => Effect.fail(crankError("TIMEOUT", `${invoke.capability} did not finish within ${invoke.timeoutMs} ms`)),
+        }),
+        Effect.exit,
+        Effect.flatMap((exit) => replyOf(invoke, served, exit)),
+      ),
+    ).pipe(
       Effect.onExit((exit) => {
         settle()
         if (Exit.isFailure(exit) || (Exit.isSuccess(exit) && exit.value._tag === "Failure" && exit.value.code === "TIMEOUT")) context.cancel()

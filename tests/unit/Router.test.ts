@@ -1,0 +1,144 @@
+import { describe, expect, it } from "vitest"
+import { type Routable, Router } from "../../actors/Router.ts"
+
+interface FakeWorker extends Routable {
+  routable: boolean
+}
+
+const worker = (id: string, ...capabilities: ReadonlyArray<string>): FakeWorker => ({
+  id,
+  routable: true,
+  capabilities: capabilities.map((key) => {
+    const [capId, version] = key.split("@") as [string, string]
+    return { id: capId, version }
+  }),
+})
+
+const picks = (router: Router<FakeWorker>, capability: string, range: string, n: number): Array<string | undefined> =>
+  Array.from({ length: n }, () => router.pick(capability, range)?.id)
+
+/** Three versions of one capability, two workers each for 1.0.0 and 1.2.0, one for 2.0.0. */
+const mesh = () => {
+  const router = new Router<FakeWorker>()
+  const workers = {
+    a10: worker("a10", "hello.greet@1.0.0"),
+    b10: worker("b10", "hello.greet@1.0.0"),
+    a12: worker("a12", "hello.greet@1.2.0"),
+    b12: worker("b12", "hello.greet@1.2.0"),
+    a20: worker("a20", "hello.greet@2.0.0"),
+  }
+  // Added in an order that is not version order, so the router must sort.
+  for (const w of [workers.a10, workers.a20, workers.a12, workers.b10, workers.b12]) router.add(w)
+  return { router, workers }
+}
+
+describe("Router", () => {
+  it("routes ^1 to the highest compatible version (1.2.0), round-robin among its workers", () => {
+    const { router } = mesh()
+    expect(picks(router, "hello.greet", "^1", 4)).toEqual(["a12", "b12", "a12", "b12"])
+  })
+
+  it("falls back to 1.0.0 workers when every 1.2.0 worker is unroutable", () => {
+    const { router, workers } = mesh()
+    workers.a12.routable = false
+    expect(picks(router, "hello.greet", "^1", 2)).toEqual(["b12", "b12"])
+    workers.b12.routable = false
+    expect(picks(router, "hello.greet", "^1", 4)).toEqual(["a10", "b10", "a10", "b10"])
+    // And back to 1.2.0 once one of them is routable again.
+    workers.b12.routable = true
+    expect(picks(router, "hello.greet", "^1", 2)).toEqual(["b12", "b12"])
+  })
+
+  it("routes ^2 only to 2.0.0 and * to the highest version", () => {
+    const { router, workers } = mesh()
+    expect(picks(router, "hello.greet", "^2", 3)).toEqual(["a20", "a20", "a20"])
+    expect(picks(router, "hello.greet", "*", 2)).toEqual(["a20", "a20"])
+    workers.a20.routable = false
+    expect(router.pick("hello.greet", "^2")).toBeUndefined()
+    // `*` then takes the next highest version.
+    expect(router.pick("hello.greet", "*")?.id).toBe("a12")
+  })
+
+  it("honours exact versions and ranges that match nothing", () => {
+    const { router } = mesh()
+    expect(picks(router, "hello.greet", "1.0.0", 2)).toEqual(["a10", "b10"])
+    expect(picks(router, "hello.greet", "~1.2.0", 2)).toEqual(["a12", "b12"])
+    expect(router.pick("hello.greet", "^3")).toBeUndefined()
+    expect(router.pick("hello.greet", ">=1.3.0 <2")).toBeUndefined()
+  })
+
+  it("round-robins fairly among equal workers", () => {
+    const router = new Router<FakeWorker>()
+    const ws = ["w1", "w2", "w3"].map((id) => worker(id, "demo.echo@1.0.0"))
+    for (const w of ws) router.add(w)
+    const counts = new Map<string, number>()
+    for (const id of picks(router, "demo.echo", "^1", 300)) counts.set(id!, (counts.get(id!) ?? 0) + 1)
+    expect(Object.fromEntries(counts)).toEqual({ w1: 100, w2: 100, w3: 100 })
+  })
+
+  it("skips unroutable workers without losing the rotation", () => {
+    const router = new Router<FakeWorker>()
+    const [w1, w2, w3] = ["w1", "w2", "w3"].map((id) => worker(id, "demo.echo@1.0.0")) as [FakeWorker, FakeWorker, FakeWorker]
+    for (const w of [w1, w2, w3]) router.add(w)
+    w2.routable = false
+    expect(picks(router, "demo.echo", "*", 4)).toEqual(["w1", "w3", "w1", "w3"])
+    w1.routable = false
+    w3.routable = false
+    expect(router.pick("demo.echo", "*")).toBeUndefined()
+  })
+
+  it("removes workers (and the version group once empty)", () => {
+    const { router, workers } = mesh()
+    router.remove(workers.a12)
+    expect(picks(router, "hello.greet", "^1", 2)).toEqual(["b12", "b12"])
+    router.remove(workers.b12)
+    expect(picks(router, "hello.greet", "^1", 2)).toEqual(["a10", "b10"])
+    expect(router.candidates("hello.greet", "^1").map((w) => w.id)).toEqual(["a10", "b10"])
+    router.remove(workers.a10)
+    router.remove(workers.b10)
+    router.remove(workers.a20)
+    expect(router.pick("hello.greet", "*")).toBeUndefined()
+    expect(router.candidates("hello.greet", "*")).toEqual([])
+    // Removing twice, or a worker never added, is harmless.
+    router.remove(workers.a20)
+    router.remove(worker("ghost", "hello.greet@1.0.0"))
+    expect(router.pick("hello.greet", "*")).toBeUndefined()
+  })
+
+  it("sees workers added after a range was already resolved", () => {
+    const router = new Router<FakeWorker>()
+    router.add(worker("old", "hello.greet@1.0.0"))
+    expect(router.pick("hello.greet", "^1")?.id).toBe("old")
+    router.add(worker("new", "hello.greet@1.5.0"))
+    expect(router.pick("hello.greet", "^1")?.id).toBe("new")
+  })
+
+  it("adding the same worker twice does not double its share", () => {
+    const router = new Router<FakeWorker>()
+    const a = worker("a", "demo.echo@1.0.0")
+    const b = worker("b", "demo.echo@1.0.0")
+    router.add(a)
+    router.add(a)
+    router.add(b)
+    expect(picks(router, "demo.echo", "*", 4)).toEqual(["a", "b", "a", "b"])
+  })
+
+  it("returns undefined when no worker serves the capability", () => {
+    const router = new Router<FakeWorker>()
+    expect(router.pick("hello.greet", "*")).toBeUndefined()
+    router.add(worker("w", "demo.echo@1.0.0"))
+    expect(router.pick("hello.greet", "*")).toBeUndefined()
+    expect(router.candidates("hello.greet", "*")).toEqual([])
+  })
+
+  it("indexes a worker under every capability it advertises", () => {
+    const router = new Router<FakeWorker>()
+    const multi = worker("multi", "hello.greet@1.0.0", "demo.echo@2.1.0")
+    router.add(multi)
+    expect(router.pick("hello.greet", "^1")?.id).toBe("multi")
+    expect(router.pick("demo.echo", "^2")?.id).toBe("multi")
+    router.remove(multi)
+    expect(router.pick("hello.greet", "*")).toBeUndefined()
+    expect(router.pick("demo.echo", "*")).toBeUndefined()
+  })
+})
