@@ -3,13 +3,17 @@
  * (no serialisation, no copies).
  *
  * Each `make()` is an isolated network, so tests never see each other's listeners. Addresses are
- * `memory://<name>`. A request runs the serving side's handler in the caller's fiber: that is the data
- * path's floor in one process (see docs/architecture.md), and interrupting the caller interrupts the handler
- * directly, which is what `Cancel` means on a real wire.
+ * `memory://<name>`. A request starts the serving side's handler at once, from the caller's fiber and with its
+ * services, with no mailbox or scheduler hop between them: that is the data path's floor in one process (see
+ * docs/architecture.md). The handler gets a fiber of its own only so that it can be cut off on its own:
+ * interrupting the caller interrupts the handler and waits for it (what `Cancel` means on a real wire), and a
+ * closing link answers waiting callers `UNAVAILABLE` and interrupts their handlers, as the WebSocket transport
+ * does. A handler that dies answers `INTERNAL` for its request only.
  */
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { crankError, type CrankError } from "../capabilities/CrankError.ts"
 import { failureOf, type ControlMessage, type Invoke, type Reply } from "./Envelope.ts"
+import { defectReply, replyOfExit } from "./handlerReply.ts"
 import {
   CloseCodes,
   type CloseInfo,
@@ -38,22 +42,61 @@ class MemoryEnd implements Connection {
       return Effect.void
     })
 
+  /** Calls in flight from this end: the handler fiber, and how to answer its caller if the link drops first. */
+  readonly inflight = new Map<Fiber.Fiber<Reply>, { readonly id: string; readonly resume: (reply: Effect.Effect<Reply>) => void }>()
+
   readonly call = (invoke: Invoke): Effect.Effect<Reply> =>
-    Effect.suspend(() =>
-      this.open
-        ? this.peer.handlers.serve(invoke)
-        : Effect.succeed(failureOf(invoke.id, crankError("UNAVAILABLE", `connection to ${this.remoteAddress} is closed`))),
-    )
+    Effect.withFiber((caller) => {
+      if (!this.open) return Effect.succeed(failureOf(invoke.id, crankError("UNAVAILABLE", `connection to ${this.remoteAddress} is closed`)))
+      let effect: Effect.Effect<Reply>
+      try {
+        effect = this.peer.handlers.serve(invoke)
+      } catch (error) {
+        return Effect.succeed(defectReply(invoke.id, error))
+      }
+      // The handler runs at once, with the caller's services, in a fiber of its own: a handler that needs no
+      // I/O has answered before runFork returns, and one that waits can still be cut off when the link drops.
+      const handler = Effect.runForkWith(caller.context)(effect)
+      const exit = handler.pollUnsafe()
+      return exit !== undefined ? Effect.succeed(replyOfExit(invoke.id, exit)) : this.awaitHandler(handler, invoke.id)
+    })
+
+  private awaitHandler(handler: Fiber.Fiber<Reply>, id: string): Effect.Effect<Reply> {
+    return Effect.callback<Reply>((resume) => {
+      this.inflight.set(handler, { id, resume })
+      handler.addObserver((exit) => {
+        if (this.inflight.delete(handler)) resume(Effect.succeed(replyOfExit(id, exit)))
+      })
+      // The caller was interrupted: so is the handler, and the caller resumes once it has finished (as `Cancel`).
+      return Effect.suspend(() => {
+        this.inflight.delete(handler)
+        return Fiber.interrupt(handler)
+      })
+    })
+  }
 
   readonly close = (info: CloseInfo = { code: CloseCodes.normal, reason: "closed" }): Effect.Effect<void> =>
     Effect.sync(() => this.closeUnsafe(info))
 
   readonly isOpen = (): boolean => this.open
 
+  /** The link dropped: callers waiting on handlers get `UNAVAILABLE`, and the handlers are interrupted. */
+  private dropInflight(info: CloseInfo): void {
+    if (this.inflight.size === 0) return
+    const message = `connection to ${this.remoteAddress} closed (${info.code} ${info.reason})`
+    for (const [handler, { id, resume }] of this.inflight) {
+      resume(Effect.succeed(failureOf(id, crankError("UNAVAILABLE", message))))
+      handler.interruptUnsafe()
+    }
+    this.inflight.clear()
+  }
+
   closeUnsafe(info: CloseInfo): void {
     if (!this.open) return
     this.open = false
     this.peer.open = false
+    this.dropInflight(info)
+    this.peer.dropInflight(info)
     this.handlers.onClose(info)
     this.peer.handlers.onClose(info)
   }

@@ -1,0 +1,317 @@
+/**
+ * The Transport contract as one suite, run against every implementation (as ws runs Autobahn): the in-memory
+ * transport and the WebSocket transport must be indistinguishable to the actors above them.
+ *
+ * `transportConformance(name, makeTransport, addressFor)` registers the cases; `makeTransport` gives a fresh,
+ * isolated transport per case and `addressFor` an address to listen on that binds a free port or name
+ * (`ws://127.0.0.1:0`, `memory://`).
+ */
+import { Effect, Exit, Fiber, Scope } from "effect"
+import { describe, expect, it } from "vitest"
+import { CrankError } from "../../capabilities/CrankError.ts"
+import type { ControlMessage, Heartbeat, Invoke, Reply } from "../../transports/Envelope.ts"
+import { type CloseInfo, type Connection, type Handlers, type Transport, TransportError } from "../../transports/Transport.ts"
+
+/** An `Invoke` for one of the test capabilities `Peer` serves. */
+export const invoke = (id: string, capability: string, input: unknown = null): Invoke => ({
+  _tag: "Invoke",
+  id,
+  capability,
+  range: "*",
+  input,
+  timeoutMs: 5_000,
+})
+
+const heartbeat = (seq: number): Heartbeat => ({ _tag: "Heartbeat", workerId: "w", seq, inFlight: 0, completed: 0 })
+
+/**
+ * One side of a test link: records what it hears and serves a few test capabilities.
+ * - `test.echo` answers its input; `test.delay` does so after `input % 7` ms (answers come back out of order);
+ * - `test.fail` answers a `Failure`; `test.defect` dies; `test.throw` throws before returning an effect;
+ * - `test.hang` never answers, and records that it started and that it was interrupted.
+ */
+export class Peer {
+  readonly messages: Array<ControlMessage> = []
+  readonly closes: Array<CloseInfo> = []
+  readonly connections: Array<Connection> = []
+  readonly started = new Set<string>()
+  readonly interrupted = new Set<string>()
+
+  readonly handlers = (connection: Connection): Handlers => {
+    this.connections.push(connection)
+    return {
+      onMessage: (message) => void this.messages.push(message),
+      serve: (request) => this.serve(request),
+      onClose: (info) => void this.closes.push(info),
+    }
+  }
+
+  serve(request: Invoke): Effect.Effect<Reply> {
+    const id = request.id
+    switch (request.capability) {
+      case "test.echo":
+        return Effect.succeed({ _tag: "Result", id, output: request.input })
+      case "test.delay":
+        return Effect.as(Effect.sleep(Number(request.input) % 7), { _tag: "Result", id, output: request.input })
+      case "test.fail":
+        return Effect.succeed({ _tag: "Failure", id, code: "TEST_FAILED", message: "as asked", retriable: false })
+      case "test.defect":
+        return Effect.die(new Error("boom in the handler"))
+      case "test.throw":
+        throw new Error("thrown by serve")
+      case "test.hang":
+        return Effect.suspend(() => {
+          this.started.add(id)
+          return Effect.never
+        }).pipe(Effect.onInterrupt(() => Effect.sync(() => void this.interrupted.add(id))))
+      default:
+        return Effect.succeed({ _tag: "Failure", id, code: "NO_WORKER", message: `no ${request.capability}`, retriable: false })
+    }
+  }
+}
+
+/** Polls `check` every few milliseconds until it holds; dies after `timeoutMs`. */
+export const eventually = (check: () => boolean, what: string, timeoutMs = 5_000): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + timeoutMs
+    while (!check()) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
+      yield* Effect.sleep(2)
+    }
+  })
+
+const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> => Effect.runPromise(Effect.scoped(effect))
+
+const expectFailure = (reply: Reply, id: string, code: string): void => {
+  expect(reply._tag).toBe("Failure")
+  expect(reply.id).toBe(id)
+  if (reply._tag === "Failure") expect(reply.code).toBe(code)
+}
+
+export const transportConformance = (name: string, makeTransport: () => Transport, addressFor: () => string): void => {
+  /** A listener and one client connected to it; the server-side connection once the listener has seen it. */
+  const link = Effect.gen(function* () {
+    const transport = makeTransport()
+    const server = new Peer()
+    const client = new Peer()
+    const listener = yield* transport.listen(addressFor(), server.handlers)
+    const connection = yield* transport.connect(listener.address, client.handlers)
+    yield* eventually(() => server.connections.length === 1, "the listener to accept")
+    return { transport, server, client, listener, connection, serverSide: server.connections[0]! }
+  })
+
+  describe(`${name}: Transport conformance`, () => {
+    it("listens and connects", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, serverSide, listener } = yield* link
+          expect(connection.isOpen()).toBe(true)
+          expect(serverSide.isOpen()).toBe(true)
+          expect(connection.remoteAddress).toBe(listener.address)
+          expect(connection.id).not.toBe(serverSide.id)
+        }),
+      ))
+
+    it("reports the address it bound, with the real port or name", () =>
+      run(
+        Effect.gen(function* () {
+          const transport = makeTransport()
+          const asked = addressFor()
+          const listener = yield* transport.listen(asked, new Peer().handlers)
+          expect(listener.address.split(":")[0]).toBe(asked.split(":")[0])
+          expect(listener.address).not.toMatch(/:0(\/|$)/)
+          expect(listener.address).not.toBe(asked)
+        }),
+      ))
+
+    it("delivers one-way messages in order, both directions (1,000 each)", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, serverSide, server, client } = yield* link
+          const count = 1_000
+          for (let seq = 0; seq < count; seq++) {
+            yield* connection.send(heartbeat(seq))
+            yield* serverSide.send(heartbeat(seq))
+          }
+          yield* eventually(() => server.messages.length === count && client.messages.length === count, "all messages")
+          const seqs = (messages: Array<ControlMessage>) => messages.map((m) => (m as Heartbeat).seq)
+          const expected = Array.from({ length: count }, (_, i) => i)
+          expect(seqs(server.messages)).toEqual(expected)
+          expect(seqs(client.messages)).toEqual(expected)
+        }),
+      ))
+
+    it("answers a call with its Result", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection } = yield* link
+          const input = { text: "hello", n: 3, nested: { list: [1, "two", null] } }
+          const reply = yield* connection.call(invoke("r1", "test.echo", input))
+          expect(reply).toEqual({ _tag: "Result", id: "r1", output: input })
+        }),
+      ))
+
+    it("answers a call with its Failure", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection } = yield* link
+          const reply = yield* connection.call(invoke("f1", "test.fail"))
+          expect(reply).toEqual({ _tag: "Failure", id: "f1", code: "TEST_FAILED", message: "as asked", retriable: false })
+        }),
+      ))
+
+    it("turns a handler defect into INTERNAL for that request only, and keeps serving", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection } = yield* link
+          const died = yield* connection.call(invoke("d1", "test.defect"))
+          expectFailure(died, "d1", "INTERNAL")
+          if (died._tag === "Failure") expect(died.message).toContain("boom in the handler")
+          expectFailure(yield* connection.call(invoke("d2", "test.throw")), "d2", "INTERNAL")
+          expect(connection.isOpen()).toBe(true)
+          expect(yield* connection.call(invoke("d3", "test.echo", 7))).toEqual({ _tag: "Result", id: "d3", output: 7 })
+        }),
+      ))
+
+    it("multiplexes 500 concurrent calls, each answered with its own reply", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection } = yield* link
+          const ids = Array.from({ length: 500 }, (_, i) => i)
+          const replies = yield* Effect.forEach(ids, (i) => connection.call(invoke(`m${i}`, "test.delay", i)), { concurrency: "unbounded" })
+          replies.forEach((reply, i) => expect(reply).toEqual({ _tag: "Result", id: `m${i}`, output: i }))
+        }),
+      ))
+
+    it("lets either side call the other", () =>
+      run(
+        Effect.gen(function* () {
+          const { serverSide } = yield* link
+          expect(yield* serverSide.call(invoke("s1", "test.echo", "from the server"))).toEqual({ _tag: "Result", id: "s1", output: "from the server" })
+        }),
+      ))
+
+    it("cancels the handler on the serving side when the caller is interrupted", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, server } = yield* link
+          const caller = yield* Effect.forkChild(connection.call(invoke("h1", "test.hang")), { startImmediately: true })
+          yield* eventually(() => server.started.has("h1"), "the handler to start")
+          yield* Fiber.interrupt(caller)
+          yield* eventually(() => server.interrupted.has("h1"), "the handler to observe its interruption")
+          expect(connection.isOpen()).toBe(true)
+          expect(yield* connection.call(invoke("h2", "test.echo", 2))).toEqual({ _tag: "Result", id: "h2", output: 2 })
+        }),
+      ))
+
+    it("calls onClose once on both sides with the code and reason, when the client closes", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, server, client } = yield* link
+          yield* connection.close({ code: 4001, reason: "client says bye" })
+          yield* eventually(() => server.closes.length > 0, "the server to see the close")
+          yield* connection.close({ code: 4999, reason: "again" })
+          expect(connection.isOpen()).toBe(false)
+          expect(client.closes).toEqual([{ code: 4001, reason: "client says bye" }])
+          expect(server.closes).toEqual([{ code: 4001, reason: "client says bye" }])
+        }),
+      ))
+
+    it("calls onClose once on both sides with the code and reason, when the server closes", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, serverSide, server, client } = yield* link
+          yield* serverSide.close({ code: 4002, reason: "server says bye" })
+          yield* eventually(() => client.closes.length > 0, "the client to see the close")
+          expect(connection.isOpen()).toBe(false)
+          expect(server.closes).toEqual([{ code: 4002, reason: "server says bye" }])
+          expect(client.closes).toEqual([{ code: 4002, reason: "server says bye" }])
+        }),
+      ))
+
+    for (const closer of ["caller", "serving side"] as const) {
+      it(`answers calls pending at close with UNAVAILABLE and interrupts their handlers (closed by the ${closer})`, () =>
+        run(
+          Effect.gen(function* () {
+            const { connection, serverSide, server } = yield* link
+            const ids = ["p1", "p2", "p3"]
+            const callers = yield* Effect.forEach(ids, (id) => Effect.forkChild(connection.call(invoke(id, "test.hang")), { startImmediately: true }))
+            yield* eventually(() => ids.every((id) => server.started.has(id)), "the handlers to start")
+            yield* (closer === "caller" ? connection : serverSide).close({ code: 1000, reason: "done" })
+            const replies = yield* Effect.forEach(callers, (caller) => Fiber.join(caller).pipe(Effect.timeout(5_000)))
+            replies.forEach((reply, i) => expectFailure(reply, ids[i]!, "UNAVAILABLE"))
+            yield* eventually(() => ids.every((id) => server.interrupted.has(id)), "the handlers to be interrupted")
+          }),
+        ))
+    }
+
+    it("fails send and answers call with UNAVAILABLE after close", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection } = yield* link
+          yield* connection.close()
+          const error = yield* Effect.flip(connection.send(heartbeat(1)))
+          expect(error).toBeInstanceOf(CrankError)
+          expect(error.code).toBe("UNAVAILABLE")
+          expectFailure(yield* connection.call(invoke("late", "test.echo")), "late", "UNAVAILABLE")
+        }),
+      ))
+
+    it("fails to connect to an address nobody listens on", () =>
+      run(
+        Effect.gen(function* () {
+          const transport = makeTransport()
+          const scope = yield* Scope.make()
+          const listener = yield* Scope.provide(transport.listen(addressFor(), new Peer().handlers), scope)
+          yield* Scope.close(scope, Exit.void)
+          const error = yield* Effect.flip(transport.connect(listener.address, new Peer().handlers))
+          expect(error).toBeInstanceOf(TransportError)
+          expect(error.reason).toBe("ConnectFailed")
+          expect(error.message).not.toBe("")
+        }),
+      ))
+
+    it("fails to listen twice on the same address", () =>
+      run(
+        Effect.gen(function* () {
+          const transport = makeTransport()
+          const listener = yield* transport.listen(addressFor(), new Peer().handlers)
+          const error = yield* Effect.flip(transport.listen(listener.address, new Peer().handlers))
+          expect(error).toBeInstanceOf(TransportError)
+          expect(error.reason).toBe("ListenFailed")
+        }),
+      ))
+
+    it("drops a listener's connections when its scope closes", () =>
+      run(
+        Effect.gen(function* () {
+          const transport = makeTransport()
+          const server = new Peer()
+          const client = new Peer()
+          const scope = yield* Scope.make()
+          const listener = yield* Scope.provide(transport.listen(addressFor(), server.handlers), scope)
+          const connection = yield* transport.connect(listener.address, client.handlers)
+          yield* eventually(() => server.connections.length === 1, "the listener to accept")
+          yield* Scope.close(scope, Exit.void)
+          yield* eventually(() => client.closes.length > 0, "the client to see the close")
+          expect(connection.isOpen()).toBe(false)
+          expect(client.closes).toHaveLength(1)
+          expect(client.closes[0]!.code).toBe(1001)
+          expect(server.closes).toHaveLength(1)
+          expect(server.closes[0]!.code).toBe(1001)
+          const error = yield* Effect.flip(transport.connect(listener.address, new Peer().handlers))
+          expect(error.reason).toBe("ConnectFailed")
+        }),
+      ))
+
+    it("keeps other connections serving when one closes", () =>
+      run(
+        Effect.gen(function* () {
+          const { transport, listener, connection } = yield* link
+          const other = yield* transport.connect(listener.address, new Peer().handlers)
+          yield* connection.close({ code: 1000, reason: "first leaves" })
+          expect(yield* other.call(invoke("o1", "test.echo", "still here"))).toEqual({ _tag: "Result", id: "o1", output: "still here" })
+        }),
+      ))
+  })
+}
