@@ -22,7 +22,10 @@ import {
 } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Transport, type TransportError } from "../transports/Transport.ts"
 import { defaults, type Timings } from "./defaults.ts"
+import type { Implementation } from "./Implementation.ts"
+import * as RequestServer from "./RequestServer.ts"
 import { Router } from "./Router.ts"
+import { systemImplementations } from "./systemCapabilities.ts"
 import {
   type LifecycleEvent,
   type LifecycleSnapshot,
@@ -94,11 +97,13 @@ export interface ControllerOptions {
   readonly transport: Transport
   /** Where to listen, e.g. `memory://controller` or `ws://127.0.0.1:7070`. */
   readonly address: string
+  /** More addresses to accept connections on (e.g. in-process workers on `memory://` beside `ws://` nodes). */
+  readonly extraAddresses?: ReadonlyArray<string>
   readonly timings?: Partial<Timings>
   /** When set, `Register` must carry this token or is refused with `UNAUTHORIZED`. */
   readonly token?: string
-  /** Requests served by the controller itself (system capabilities such as `crank.status`), tried before routing. */
-  readonly systemHandlers?: ReadonlyMap<string, (invoke: Invoke) => Effect.Effect<Reply>>
+  /** More capabilities the controller serves itself, beside `crank.status`, `crank.drain` and `crank.routes`. */
+  readonly implementations?: ReadonlyArray<Implementation>
 }
 
 export interface Controller {
@@ -113,6 +118,8 @@ export interface Controller {
   readonly drain: (workerId: string, deadlineMs?: number) => Effect.Effect<void, CrankError>
   /** Lifecycle transitions as they happen; a slow subscriber loses the oldest, never blocks the controller. */
   readonly transitions: PubSub.PubSub<LifecycleTransition>
+  /** Healthy workers that can be dialled, with what they serve: the table clients route with. */
+  readonly routes: () => Array<{ id: string; address: string; capabilities: Array<{ id: string; version: string; idempotent: boolean }> }>
   /** Picks a worker and relays `invoke` to it: the data path for callers that cannot dial workers. */
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
 }
@@ -151,7 +158,6 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     const router = new Router<WorkerRecord>()
     const mailbox = yield* Queue.unbounded<MailItem>()
     const transitions = yield* PubSub.sliding<LifecycleTransition>(4_096)
-    yield* Effect.addFinalizer(() => PubSub.shutdown(transitions))
 
     const apply = (record: WorkerRecord, event: LifecycleEvent, at: number): void => {
       const before = record.snapshot
@@ -201,6 +207,9 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
           router.remove(record)
           const fresh = new WorkerRecord(message.workerId, message.nodeId, connection, message.capabilities, message.address, message.maxInFlight, record.registeredAt)
           fresh.snapshot = record.snapshot
+          // REGISTERED does not move a healthy worker (a reconnect the controller had not noticed yet), so `apply`
+          // below may not touch it: carry the routing flag over, or it would stay healthy but never be routed to.
+          fresh.routable = record.routable
           fresh.transitions.push(...record.transitions)
           record = fresh
           registry.set(record.id, record)
@@ -258,37 +267,62 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
             return record.connection.send({ _tag: "Drain", workerId: record.id, deadlineMs: item.deadlineMs }).pipe(Effect.ignore)
           }
           case "sweep": {
+            // Every record is checked on every sweep: evictions are collected, not returned from inside the loop.
+            const evicted: Array<Connection> = []
             for (const record of registry.values()) {
               const state = record.state
               if ((state === "healthy" || state === "registered") && now - record.lastHeartbeatAt >= timings.staleAfterMs) {
                 apply(record, { type: "HEARTBEAT_TIMEOUT" }, now)
               } else if (state === "stale" && now - record.staleSince >= timings.evictAfterMs) {
                 apply(record, { type: "EVICTED" }, now)
-                if (record.connection.isOpen()) {
-                  return record.connection.close({ code: CloseCodes.goingAway, reason: "evicted: stale for too long" })
-                }
+                if (record.connection.isOpen()) evicted.push(record.connection)
               }
             }
-            return Effect.void
+            return evicted.length === 0
+              ? Effect.void
+              : Effect.forEach(evicted, (c) => c.close({ code: CloseCodes.goingAway, reason: "evicted: stale for too long" }), { discard: true })
           }
         }
       })
 
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(mailbox), handle)))
+    // On shutdown, handle what is already in the mailbox (a worker's last Deregister, say) before stopping.
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(function flush(): Effect.Effect<void> {
+        const next = Queue.takeUnsafe(mailbox)
+        return next === undefined || next._tag !== "Success" ? Effect.void : Effect.andThen(handle(next.value), Effect.suspend(flush))
+      }),
+    )
     // Sweep often enough that staleness is noticed within a quarter of the stale window.
     const sweepEveryMs = Math.max(1, Math.min(timings.heartbeatIntervalMs, Math.floor(timings.staleAfterMs / 4)))
     yield* Effect.forkScoped(
       Effect.repeat(Effect.sync(() => Queue.offerUnsafe(mailbox, { kind: "sweep" })), Schedule.spaced(sweepEveryMs)),
     )
 
+    let system: RequestServer.RequestServer | undefined
     const serve = (invoke: Invoke): Effect.Effect<Reply> => {
-      const system = options.systemHandlers?.get(invoke.capability)
-      if (system !== undefined) return system(invoke)
+      if (system !== undefined && invoke.capability.startsWith("crank.")) return system.serve(invoke)
       const worker = router.pick(invoke.capability, invoke.range)
       if (worker === undefined) {
         return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", `no healthy worker serves ${invoke.capability}@${invoke.range}`)))
       }
-      return worker.connection.call(invoke)
+      return Effect.flatMap(worker.connection.call(invoke), (reply) => retryElsewhere(invoke, worker, reply, 2))
+    }
+
+    /**
+     * A reply that says the request never ran (`DRAINING`, `OVERLOADED`), or that the worker vanished while an
+     * idempotent request was in flight (`UNAVAILABLE`), is tried once more on another worker.
+     */
+    const retryElsewhere = (invoke: Invoke, tried: WorkerRecord, reply: Reply, attemptsLeft: number): Effect.Effect<Reply> => {
+      if (reply._tag === "Result" || attemptsLeft === 0) return Effect.succeed(reply)
+      const safe =
+        reply.code === "DRAINING" ||
+        reply.code === "OVERLOADED" ||
+        (reply.code === "UNAVAILABLE" && tried.descriptors.some((d) => d.id === invoke.capability && d.idempotent))
+      if (!safe) return Effect.succeed(reply)
+      const next = router.pick(invoke.capability, invoke.range)
+      if (next === undefined || next === tried) return Effect.succeed(reply)
+      return Effect.flatMap(next.connection.call(invoke), (again) => retryElsewhere(invoke, next, again, attemptsLeft - 1))
     }
 
     const accept = (connection: Connection): Handlers => ({
@@ -298,8 +332,10 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     })
 
     const listener = yield* options.transport.listen(options.address, accept)
+    for (const extra of options.extraAddresses ?? []) yield* options.transport.listen(extra, accept)
+    const startedAt = yield* Clock.currentTimeMillis
 
-    return {
+    const controller: Controller = {
       address: listener.address,
       timings,
       workers: () => [...registry.values()].map(viewOf),
@@ -323,9 +359,27 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         registry.has(workerId)
           ? Effect.sync(() => void Queue.offerUnsafe(mailbox, { kind: "drain", workerId, deadlineMs }))
           : Effect.fail(crankError("NO_WORKER", `no worker ${workerId}`)),
+      routes: () => {
+        const table = []
+        for (const record of registry.values()) {
+          if (!record.routable || record.address === undefined) continue
+          table.push({
+            id: record.id,
+            address: record.address,
+            capabilities: record.descriptors.map((d) => ({ id: d.id, version: d.version, idempotent: d.idempotent })),
+          })
+        }
+        return table
+      },
       transitions,
       serve,
-    } satisfies Controller
+    }
+    system = RequestServer.make({
+      workerId: "controller",
+      implementations: [...systemImplementations(controller, startedAt), ...(options.implementations ?? [])],
+      maxInFlight: defaults.maxInFlightPerWorker,
+    })
+    return controller
   })
 
 /** Waits (polling the registry, bounded) until `predicate` holds: handy in tests and for readiness. */

@@ -86,7 +86,7 @@ export interface RunningWorker {
   readonly completed: () => number
   /** Drains and stops; completes once stopped. Safe to call more than once. */
   readonly drain: (deadlineMs?: number) => Effect.Effect<void>
-  /** Completes when the worker has stopped. */
+  /** Completes when the worker has stopped; dies if the worker actor itself crashed. */
   readonly stopped: Effect.Effect<void>
 }
 
@@ -220,6 +220,8 @@ export const start = (
           : Effect.logDebug(`worker ${workerId}: registration failed: ${error.message}; retrying`),
       ),
       Effect.retry(backoff),
+      // The schedule never ends, so this only fails by dying.
+      Effect.orDie,
     )
 
     const drainThenStop = (deadlineMs: number): Effect.Effect<void> =>
@@ -240,7 +242,7 @@ export const start = (
     const drain = (deadlineMs: number = drainDeadlineMs): Effect.Effect<void> =>
       Effect.suspend(() => Fiber.join((draining ??= runFork(drainThenStop(deadlineMs)))))
 
-    yield* Effect.forkScoped(Effect.raceFirst(connectForever, Deferred.await(stopped)))
+    const loop = yield* Effect.forkScoped(Effect.raceFirst(connectForever, Deferred.await(stopped)))
     // Added after the loop, so it runs first when the scope closes: drain while the link is still up.
     yield* Effect.addFinalizer(() => drain())
 
@@ -251,7 +253,8 @@ export const start = (
       inFlight: server.inFlight,
       completed: server.completed,
       drain,
-      stopped: Deferred.await(stopped),
+      // The loop ends only when the worker stops, or dies with a defect: then this fails, and a supervisor restarts it.
+      stopped: Effect.asVoid(Fiber.join(loop)),
     } satisfies RunningWorker
   })
 

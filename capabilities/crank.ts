@@ -1,0 +1,88 @@
+/**
+ * The controller's own capabilities, served by the controller itself (as Moleculer's `$node` services are):
+ * tools such as `crank status` and `crank drain` are ordinary clients invoking these.
+ */
+import { Schema } from "effect"
+import { defineCapability } from "./Capability.ts"
+
+const Transition = Schema.Struct({
+  workerId: Schema.String,
+  from: Schema.String,
+  to: Schema.String,
+  event: Schema.String,
+  at: Schema.Number,
+})
+
+export const WorkerStatus = Schema.Struct({
+  id: Schema.String,
+  nodeId: Schema.String,
+  state: Schema.String,
+  address: Schema.optionalKey(Schema.String),
+  capabilities: Schema.Array(Schema.Struct({ id: Schema.String, version: Schema.String })),
+  maxInFlight: Schema.Number,
+  inFlight: Schema.Number,
+  completed: Schema.Number,
+  registeredAt: Schema.Number,
+  lastHeartbeatAt: Schema.Number,
+  transitions: Schema.Array(Transition),
+})
+export type WorkerStatus = typeof WorkerStatus.Type
+
+export const MeshStatus = Schema.Struct({
+  controller: Schema.Struct({
+    address: Schema.String,
+    startedAt: Schema.Number,
+    heartbeatIntervalMs: Schema.Number,
+    staleAfterMs: Schema.Number,
+    evictAfterMs: Schema.Number,
+  }),
+  nodes: Schema.Array(Schema.Struct({ id: Schema.String, workers: Schema.Array(Schema.String) })),
+  workers: Schema.Array(WorkerStatus),
+  capabilities: Schema.Array(
+    Schema.Struct({ id: Schema.String, version: Schema.String, name: Schema.String, description: Schema.String, workers: Schema.Array(Schema.String) }),
+  ),
+})
+export type MeshStatus = typeof MeshStatus.Type
+
+export const CrankStatus = defineCapability({
+  id: "crank.status",
+  version: "1.0.0",
+  name: "Mesh status",
+  description: "Nodes, workers with their lifecycle state, and the capability catalog, as the controller sees them.",
+  input: Schema.Struct({}),
+  output: MeshStatus,
+  idempotent: true,
+  tags: ["system"],
+})
+
+export const CrankDrain = defineCapability({
+  id: "crank.drain",
+  version: "1.0.0",
+  name: "Drain a worker",
+  description: "Stops routing to a worker; it finishes in-flight work within the deadline, then deregisters.",
+  input: Schema.Struct({ workerId: Schema.String, deadlineMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))) }),
+  output: Schema.Struct({ workerId: Schema.String, draining: Schema.Boolean }),
+  tags: ["system"],
+})
+
+/** Where clients can dial workers directly: the routing table of the data path. */
+export const CrankRoutes = defineCapability({
+  id: "crank.routes",
+  version: "1.0.0",
+  name: "Routing table",
+  description: "Routable workers with their addresses and capabilities, for clients that call workers directly.",
+  input: Schema.Struct({}),
+  output: Schema.Struct({
+    workers: Schema.Array(
+      Schema.Struct({
+        id: Schema.String,
+        address: Schema.String,
+        capabilities: Schema.Array(Schema.Struct({ id: Schema.String, version: Schema.String, idempotent: Schema.Boolean })),
+      }),
+    ),
+  }),
+  idempotent: true,
+  tags: ["system"],
+})
+
+export const systemCapabilities = [CrankStatus, CrankDrain, CrankRoutes] as const

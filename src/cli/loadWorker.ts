@@ -1,0 +1,25 @@
+/**
+ * Loads the worker a module exports, for `crank worker <module>`: a file, or a folder with an index file.
+ * The module's default export (or its `worker` export) must be a `defineWorker(...)` result.
+ */
+import { existsSync, statSync } from "node:fs"
+import { resolve, join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { isWorkerDefinition, type WorkerDefinition } from "../../actors/Worker.ts"
+import { UsageError } from "./options.ts"
+
+const candidates = (path: string): ReadonlyArray<string> =>
+  existsSync(path) && statSync(path).isDirectory()
+    ? ["index.ts", "index.mts", "index.js", "index.mjs"].map((f) => join(path, f))
+    : [path, `${path}.ts`, `${path}.js`]
+
+export const loadWorker = async (specifier: string): Promise<WorkerDefinition> => {
+  const file = candidates(resolve(specifier)).find((f) => existsSync(f) && statSync(f).isFile())
+  if (file === undefined) throw new UsageError(`no worker module at ${specifier} (a file, or a folder with index.ts)`)
+  const module = (await import(pathToFileURL(file).href)) as Record<string, unknown>
+  const definition = [module.default, module.worker].find(isWorkerDefinition)
+  if (definition === undefined) {
+    throw new UsageError(`${file} must export a worker (export default defineWorker({ ... }))`)
+  }
+  return definition
+}

@@ -1,0 +1,66 @@
+/**
+ * Flags and their environment twins, so containers configure by environment what people type as flags.
+ * A flag wins over its twin; the twin wins over the default.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util"
+import { CrankError, crankError } from "../../capabilities/CrankError.ts"
+
+export const environment = {
+  controller: "CRANK_CONTROLLER_URL",
+  host: "CRANK_HOST",
+  port: "CRANK_PORT",
+  token: "CRANK_TOKEN",
+  timeout: "CRANK_TIMEOUT_MS",
+  heartbeat: "CRANK_HEARTBEAT_MS",
+  stale: "CRANK_STALE_AFTER_MS",
+  evict: "CRANK_EVICT_AFTER_MS",
+  listen: "CRANK_WORKER_LISTEN",
+  advertise: "CRANK_WORKER_ADVERTISE",
+  node: "CRANK_NODE_ID",
+  dataDir: "CRANK_DATA_DIR",
+} as const
+
+export const defaultPort = 7070
+export const defaultHost = "127.0.0.1"
+
+/** Thrown for a bad command line; main prints it with the command's help and exits 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError"
+}
+
+export type Options = ParseArgsConfig["options"] & {}
+
+export const parse = <const O extends Options>(argv: ReadonlyArray<string>, options: O) => {
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error))
+  }
+}
+
+/** A string flag, its environment twin, or the default. */
+export const pick = (value: unknown, twin: keyof typeof environment, fallback?: string): string | undefined =>
+  typeof value === "string" ? value : (process.env[environment[twin]] ?? fallback)
+
+export const pickNumber = (value: unknown, twin: keyof typeof environment, fallback?: number): number | undefined => {
+  const text = pick(value, twin)
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${twin} (${environment[twin]}) must be a non-negative number, got "${text}"`)
+  return n
+}
+
+export const controllerUrl = (value: unknown): string =>
+  pick(value, "controller") ?? `ws://${defaultHost}:${pickNumber(undefined, "port", defaultPort)}`
+
+/** Bracket an IPv6 literal for a URL. */
+export const hostForUrl = (host: string): string => (host.includes(":") && !host.startsWith("[") ? `[${host}]` : host)
+
+export const parseJsonInput = (text: string | undefined): unknown | CrankError => {
+  if (text === undefined) return {}
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    return crankError("INVALID_INPUT", `input is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Crank's public surface: everything a worker author, a mesh operator or a tool needs, by name.
+ * Internals (the mailbox, the request server, the router) stay behind these exports.
+ */
+
+// Capabilities: contracts and how callers name them.
+export { defineCapability, describe, keyOf, InvalidCapability } from "../capabilities/Capability.ts"
+export type { Capability, CapabilityDescriptor, ErrorSpec, InputOf, OutputOf, Placement } from "../capabilities/Capability.ts"
+export { parseRef, formatRef, refOf } from "../capabilities/CapabilityRef.ts"
+export type { CapabilityRef } from "../capabilities/CapabilityRef.ts"
+export { CrankError, crankError, isCrankError, SystemErrorCodes } from "../capabilities/CrankError.ts"
+export type { SystemErrorCode } from "../capabilities/CrankError.ts"
+
+// Workers: what an author writes.
+export { implement } from "../actors/Implementation.ts"
+export type { Handler, HandlerContext, Implementation } from "../actors/Implementation.ts"
+export { defineWorker } from "../actors/Worker.ts"
+export type { RunningWorker, WorkerDefinition, WorkerOptions } from "../actors/Worker.ts"
+
+// Actors, for assembling nodes by hand.
+export * as Controller from "../actors/Controller.ts"
+export * as Worker from "../actors/Worker.ts"
+export * as Client from "../actors/Client.ts"
+export { workerLifecycle, lifecycleStates } from "../actors/workerLifecycle.ts"
+export type { LifecycleEvent, LifecycleState } from "../actors/workerLifecycle.ts"
+export { defaults } from "../actors/defaults.ts"
+
+// Transports.
+export * as MemoryTransport from "../transports/MemoryTransport.ts"
+export type { Connection, Handlers, Listener, Transport, CloseInfo } from "../transports/Transport.ts"
+export { TransportError } from "../transports/Transport.ts"
+export type { Envelope } from "../transports/Envelope.ts"

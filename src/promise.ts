@@ -1,0 +1,41 @@
+/**
+ * A Promise facade for programs that do not use Effect: start a mesh, invoke, stop.
+ *
+ * @example
+ * ```ts
+ * const mesh = await startMesh({ workers: [helloWorker] })
+ * const { greeting } = await mesh.invoke(HelloGreet, { message: "hi" }) // rejects with a CrankError
+ * await mesh.stop()
+ * ```
+ */
+import { Effect, Exit, Scope } from "effect"
+import type { InvokeOptions } from "../actors/Client.ts"
+import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
+import type { MeshStatus } from "../capabilities/crank.ts"
+import { CrankStatus } from "../capabilities/crank.ts"
+import * as Mesh from "./Mesh.ts"
+
+export interface PromiseMesh {
+  invoke<C extends Capability>(capability: C, input: InputOf<C>, options?: InvokeOptions): Promise<OutputOf<C>>
+  invoke(ref: string, input: unknown, options?: InvokeOptions): Promise<unknown>
+  readonly status: () => Promise<MeshStatus>
+  /** Drains every worker and stops the mesh. */
+  readonly stop: () => Promise<void>
+  /** The Effect-level mesh, for mixing both styles. */
+  readonly mesh: Mesh.Mesh
+}
+
+export const startMesh = async (options: Mesh.MeshOptions): Promise<PromiseMesh> => {
+  const scope = Effect.runSync(Scope.make())
+  const mesh = await Effect.runPromise(Mesh.start(options).pipe(Scope.provide(scope))).catch(async (error) => {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    throw error
+  })
+  return {
+    invoke: ((target: Capability | string, input: unknown, invokeOptions?: InvokeOptions) =>
+      Effect.runPromise(mesh.client.invoke(target as string, input, invokeOptions))) as PromiseMesh["invoke"],
+    status: () => Effect.runPromise(mesh.client.invoke(CrankStatus, {})),
+    stop: () => Effect.runPromise(Scope.close(scope, Exit.void)),
+    mesh,
+  }
+}
