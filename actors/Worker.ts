@@ -234,7 +234,9 @@ export const start = (
         if (connection !== undefined) {
           yield* connection.send({ _tag: "Deregister", workerId, reason: left === 0 ? "drained" : `drain deadline passed with ${left} in flight` }).pipe(Effect.ignore)
         }
-        lifecycle.send({ type: "DRAINED" })
+        // A worker drained before it ever registered went straight from starting to stopped (final): xstate warns
+        // about events sent to a finished actor, so only a worker still draining is told it has drained.
+        if (lifecycle.getSnapshot().status === "active") lifecycle.send({ type: "DRAINED" })
         // Stopping the connection loop closes the link, after the Deregister above went out on it.
         yield* Deferred.succeed(stopped, undefined)
       })
