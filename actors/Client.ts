@@ -7,13 +7,15 @@
  * process) and decodes the output; given a string ref (`"hello.greet@^1"`, as the CLI does) it sends the input
  * as is and the worker validates it.
  */
-import { Effect, Exit, Cause, Schema, Scope } from "effect"
+import { Cause, Effect, Exit, Schema, Scope } from "effect"
 import { type Capability, type InputOf, type OutputOf } from "../capabilities/Capability.ts"
 import { parseRef } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError } from "../capabilities/CrankError.ts"
-import type { Invoke, Reply } from "../transports/Envelope.ts"
+import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import type { Connection, Transport, TransportError } from "../transports/Transport.ts"
+import { CrankRoutes } from "../capabilities/crank.ts"
 import { defaults } from "./defaults.ts"
+import * as DirectRoutes from "./DirectRoutes.ts"
 
 export interface InvokeOptions {
   /** The request's deadline; the worker gets the remaining budget. */
@@ -36,6 +38,11 @@ export interface ClientOptions {
   readonly controller: string
   readonly timeoutMs?: number
   readonly clientId?: string
+  /**
+   * Call workers directly, with a routing table learnt from the controller (default), or send every request
+   * through the controller's relay (`false`). `refreshMs` is how often the table is refreshed (default 1000).
+   */
+  readonly direct?: boolean | { readonly refreshMs: number }
 }
 
 const messageOf = (cause: Cause.Cause<unknown>): string => {
@@ -75,11 +82,26 @@ export const make = (options: ClientOptions): Effect.Effect<Client, TransportErr
         : connect.pipe(Effect.mapError((e) => crankError("UNAVAILABLE", `cannot reach the controller: ${e.message}`))),
     )
 
-    const call = (invoke: Invoke): Effect.Effect<Reply> =>
+    const relay = (invoke: Invoke): Effect.Effect<Reply> =>
       Effect.matchEffect(link, {
-        onFailure: (error) => Effect.succeed<Reply>({ _tag: "Failure", id: invoke.id, code: error.code, message: error.message, retriable: error.retriable }),
+        onFailure: (error) => Effect.succeed<Reply>(failureOf(invoke.id, error)),
         onSuccess: (conn) => conn.call(invoke),
       })
+
+    const directOption = options.direct ?? true
+    const direct = directOption === false
+      ? undefined
+      : yield* DirectRoutes.make({
+          transport: options.transport,
+          refreshMs: directOption === true ? 1_000 : directOption.refreshMs,
+          relay,
+          fetch: Effect.flatMap<Reply, never, never, DirectRoutes.RouteTable, unknown, never>(
+            relay({ _tag: "Invoke", id: `${clientId}-routes`, capability: CrankRoutes.id, range: `^${CrankRoutes.version}`, input: {}, timeoutMs: 5_000 }),
+            (reply) => (reply._tag === "Result" ? Schema.decodeUnknownEffect(CrankRoutes.output)(reply.output) : Effect.fail(reply)),
+          ),
+        })
+
+    const call = (invoke: Invoke): Effect.Effect<Reply> => direct?.call(invoke) ?? relay(invoke)
 
     const invoke = (target: Capability | string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CrankError> => {
       let id: string
