@@ -14,6 +14,7 @@ import { getInitialSnapshot } from "xstate"
 import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
 import { crankError, type CrankError } from "../capabilities/CrankError.ts"
 import {
+  type CapabilityStats,
   failureOf,
   type ControlMessage,
   type Invoke,
@@ -54,6 +55,8 @@ export interface WorkerView {
   readonly maxInFlight: number
   readonly inFlight: number
   readonly completed: number
+  /** What the worker reported in its last heartbeat: outcomes and latencies per capability version. */
+  readonly stats: ReadonlyArray<CapabilityStats>
   readonly registeredAt: number
   readonly lastHeartbeatAt: number
   readonly transitions: ReadonlyArray<LifecycleTransition>
@@ -66,6 +69,7 @@ class WorkerRecord {
   staleSince = 0
   inFlight = 0
   completed = 0
+  stats: ReadonlyArray<CapabilityStats> = []
   readonly transitions: Array<LifecycleTransition> = []
   readonly capabilities: ReadonlyArray<{ readonly id: string; readonly version: string }>
 
@@ -133,6 +137,7 @@ const viewOf = (record: WorkerRecord): WorkerView => ({
   maxInFlight: record.maxInFlight,
   inFlight: record.inFlight,
   completed: record.completed,
+  stats: record.stats,
   registeredAt: record.registeredAt,
   lastHeartbeatAt: record.lastHeartbeatAt,
   transitions: [...record.transitions],
@@ -239,6 +244,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
                 record.lastHeartbeatAt = now
                 record.inFlight = message.inFlight
                 record.completed = message.completed
+                if (message.stats !== undefined) record.stats = message.stats
                 if (record.state !== "healthy") apply(record, { type: "HEARTBEAT" }, now)
                 return connection.send({ _tag: "HeartbeatAck", workerId: record.id, seq: message.seq }).pipe(Effect.ignore)
               case "Drain":

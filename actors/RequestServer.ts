@@ -13,11 +13,12 @@
 import { Cause, Effect, Exit, Schema } from "effect"
 import { compareVersionsDescending, satisfies } from "../capabilities/CapabilityRef.ts"
 import { crankError, isCrankError, type CrankError } from "../capabilities/CrankError.ts"
-import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
+import { type CapabilityStats, failureOf, type Invoke, latencyBoundariesMs, type Reply } from "../transports/Envelope.ts"
 import type { HandlerContext, Implementation } from "./Implementation.ts"
 
 interface Served {
   readonly implementation: Implementation
+  readonly stats: Stats
   readonly decode: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
   readonly encode: (output: unknown) => Exit.Exit<unknown, Schema.SchemaError>
 }
@@ -31,10 +32,34 @@ class Context implements HandlerContext {
   get signal(): AbortSignal {
     return (this.abort ??= new AbortController()).signal
   }
-  cancel(): void {
-    this.abort?.abort(crankError("CANCELLED", `request ${this.requestId} was cancelled`))
+  cancel(reason: CrankError): void {
+    this.abort?.abort(reason)
   }
 }
+
+/** Counts one capability version's outcomes and latencies, for heartbeats and /metrics. */
+class Stats {
+  readonly outcomes: Record<string, number> = {}
+  readonly latencyBuckets: Array<number> = new Array<number>(latencyBoundariesMs.length + 1).fill(0)
+  latencySumMs = 0
+  constructor(
+    readonly capability: string,
+    readonly version: string,
+  ) {}
+  record(outcome: string, ms: number): void {
+    this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1
+    let bucket = 0
+    while (bucket < latencyBoundariesMs.length && ms > latencyBoundariesMs[bucket]!) bucket++
+    this.latencyBuckets[bucket]!++
+    this.latencySumMs += ms
+  }
+  view(): CapabilityStats {
+    return { capability: this.capability, version: this.version, outcomes: { ...this.outcomes }, latencyBuckets: [...this.latencyBuckets], latencySumMs: this.latencySumMs }
+  }
+}
+
+/** Codes that tell callers a request never ran, so they may send it elsewhere: only the runtime may raise them. */
+const reservedCodes = new Set(["DRAINING", "OVERLOADED", "NO_WORKER", "UNAVAILABLE"])
 
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
@@ -45,6 +70,8 @@ export interface RequestServer {
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
   readonly inFlight: () => number
   readonly completed: () => number
+  /** Cumulative outcomes and latencies per capability version served. */
+  readonly stats: () => Array<CapabilityStats>
   /** Refuse new requests from now on (`DRAINING`); in-flight ones finish. */
   readonly stopAccepting: () => void
   /** Resolves when nothing is in flight (at once if idle). */
@@ -61,6 +88,7 @@ export const make = (options: {
     const list = byId.get(implementation.capability.id) ?? []
     list.push({
       implementation,
+      stats: new Stats(implementation.capability.id, implementation.capability.version),
       decode: Schema.decodeUnknownExit(implementation.capability.input),
       encode: Schema.encodeUnknownExit(implementation.capability.output),
     })
@@ -94,6 +122,12 @@ export const make = (options: {
     }
   }
 
+  /** A handler's own failure; a reserved code would make callers run it again elsewhere, so it becomes INTERNAL. */
+  const handlerFailure = (invoke: Invoke, error: CrankError): Reply =>
+    reservedCodes.has(error.code)
+      ? failureOf(invoke.id, crankError("INTERNAL", `handler raised ${error.code}, a code only the runtime may use: ${error.message}`))
+      : failureOf(invoke.id, error)
+
   const replyOf = (invoke: Invoke, served: Served, exit: Exit.Exit<unknown, CrankError>): Effect.Effect<Reply> => {
     if (Exit.isSuccess(exit)) {
       const encoded = served.encode(exit.value)
@@ -104,9 +138,9 @@ export const make = (options: {
       )
     }
     for (const reason of exit.cause.reasons) {
-      if (reason._tag === "Fail") return Effect.succeed(failureOf(invoke.id, reason.error))
+      if (reason._tag === "Fail") return Effect.succeed(handlerFailure(invoke, reason.error))
       if (reason._tag === "Die") {
-        if (isCrankError(reason.defect)) return Effect.succeed(failureOf(invoke.id, reason.defect))
+        if (isCrankError(reason.defect)) return Effect.succeed(handlerFailure(invoke, reason.defect))
         return Effect.logError(`handler defect in ${invoke.capability} (request ${invoke.id})`, reason.defect).pipe(
           Effect.as(failureOf(invoke.id, crankError("INTERNAL", `handler defect: ${messageOf(reason.defect)}`))),
         )
@@ -137,6 +171,7 @@ export const make = (options: {
       return Effect.succeed(failureOf(invoke.id, crankError("INVALID_INPUT", messageOf(Cause.squash(input.cause)))))
     }
     const context = new Context(invoke.id, options.workerId)
+    const startedAt = performance.now()
     inFlight++
     const run: Effect.Effect<unknown, CrankError> = Effect.suspend(() => {
       const output = served.implementation.handler(input.value, context)
@@ -156,7 +191,10 @@ export const make = (options: {
     ).pipe(
       Effect.onExit((exit) => {
         settle()
-        if (Exit.isFailure(exit) || (Exit.isSuccess(exit) && exit.value._tag === "Failure" && exit.value.code === "TIMEOUT")) context.cancel()
+        const reply = Exit.isSuccess(exit) ? exit.value : undefined
+        served.stats.record(reply === undefined ? "CANCELLED" : reply._tag === "Result" ? "OK" : reply.code, performance.now() - startedAt)
+        if (reply === undefined) context.cancel(crankError("CANCELLED", `request ${invoke.id} was cancelled`))
+        else if (reply._tag === "Failure" && reply.code === "TIMEOUT") context.cancel(crankError("TIMEOUT", reply.message))
         return Effect.void
       }),
     )
@@ -166,6 +204,7 @@ export const make = (options: {
     serve,
     inFlight: () => inFlight,
     completed: () => completed,
+    stats: () => [...byId.values()].flatMap((list) => list.map((s) => s.stats.view())),
     stopAccepting: () => {
       accepting = false
     },

@@ -203,7 +203,7 @@ export const start = (
           lifecycle.send({ type: "HEARTBEAT_TIMEOUT" })
           return link.close({ code: CloseCodes.goingAway, reason: "heartbeat acknowledgements stopped" })
         }
-        return link.send({ _tag: "Heartbeat", workerId, seq: ++seq, inFlight: server.inFlight(), completed: server.completed() }).pipe(Effect.ignore)
+        return link.send({ _tag: "Heartbeat", workerId, seq: ++seq, inFlight: server.inFlight(), completed: server.completed(), stats: server.stats() }).pipe(Effect.ignore)
       })
       yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(answer.heartbeatIntervalMs)))
       const info = yield* Deferred.await(closed)

@@ -27,7 +27,7 @@ export const parseRef = (text: string): CapabilityRef | CrankError => {
   const id = at === -1 ? text : text.slice(0, at)
   const range = at === -1 ? "*" : text.slice(at + 1)
   if (!isCapabilityId(id)) return crankError("INVALID_INPUT", `"${id}" is not a capability id (e.g. hello.greet)`)
-  if (semver.validRange(range) === null) {
+  if (range.trim() === "" || semver.validRange(range) === null) {
     return crankError("INVALID_INPUT", `"${range}" is not a semver range (e.g. ^1, 1.2.x, >=1.0.0 <3)`)
   }
   return { id, range }

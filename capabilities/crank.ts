@@ -22,6 +22,15 @@ export const WorkerStatus = Schema.Struct({
   maxInFlight: Schema.Number,
   inFlight: Schema.Number,
   completed: Schema.Number,
+  stats: Schema.Array(
+    Schema.Struct({
+      capability: Schema.String,
+      version: Schema.String,
+      outcomes: Schema.Record(Schema.String, Schema.Number),
+      latencyBuckets: Schema.Array(Schema.Number),
+      latencySumMs: Schema.Number,
+    }),
+  ),
   registeredAt: Schema.Number,
   lastHeartbeatAt: Schema.Number,
   transitions: Schema.Array(Transition),

@@ -36,11 +36,27 @@ export const Registered = Schema.TaggedStruct("Registered", {
   staleAfterMs: Millis,
 })
 
+/** Latency histogram bucket upper bounds, in ms, shared by workers (who count) and /metrics (which exports). */
+export const latencyBoundariesMs = [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000] as const
+
+/** What a worker has served of one capability version since it started: cumulative, so a lost beat loses nothing. */
+export const CapabilityStats = Schema.Struct({
+  capability: Schema.String,
+  version: Schema.String,
+  /** Requests by outcome: `OK`, or the failure code. */
+  outcomes: Schema.Record(Schema.String, Schema.Number),
+  /** Per-bucket counts (not cumulative) for `latencyBoundariesMs`, plus one for larger values. */
+  latencyBuckets: Schema.Array(Schema.Number),
+  latencySumMs: Schema.Number,
+})
+export type CapabilityStats = typeof CapabilityStats.Type
+
 export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
   workerId: Schema.String,
   seq: Schema.Number,
   inFlight: Schema.Number,
   completed: Schema.Number,
+  stats: Schema.optionalKey(Schema.Array(CapabilityStats)),
 })
 
 export const HeartbeatAck = Schema.TaggedStruct("HeartbeatAck", {

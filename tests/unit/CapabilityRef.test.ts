@@ -54,9 +54,10 @@ describe("parseRef", () => {
     },
   )
 
-  it("treats an empty range after @ as any version, like npm", () => {
-    // semver reads "" as "*"; documented here so a change is noticed.
-    expect(parseRef("hello.greet@")).toEqual({ id: "hello.greet", range: "" })
+  it("rejects an empty range after @ (a truncated ref is a mistake, not a wildcard)", () => {
+    const ref = parseRef("hello.greet@")
+    expect(ref).toBeInstanceOf(CrankError)
+    expect((ref as CrankError).code).toBe("INVALID_INPUT")
   })
 })
 
