@@ -30,3 +30,23 @@ export * as MemoryTransport from "../transports/MemoryTransport.ts"
 export type { Connection, Handlers, Listener, Transport, CloseInfo } from "../transports/Transport.ts"
 export { TransportError } from "../transports/Transport.ts"
 export type { Envelope } from "../transports/Envelope.ts"
+export * as WebSocketTransport from "../transports/WebSocketTransport.ts"
+export { combine as combineTransports } from "../transports/combine.ts"
+
+// System capabilities served by the controller.
+export { CrankDrain, CrankRoutes, CrankStatus } from "../capabilities/crank.ts"
+export type { MeshStatus, WorkerStatus } from "../capabilities/crank.ts"
+
+// Assembly: supervisor, nodes, the in-process mesh.
+export * as Supervisor from "./Supervisor.ts"
+export * as Node from "./Node.ts"
+export * as Mesh from "./Mesh.ts"
+export { startMesh } from "./promise.ts"
+export type { PromiseMesh } from "./promise.ts"
+
+// Testing workers.
+export { callHandler, callHandlerEffect, startTestMesh, testTimings } from "./testkit.ts"
+
+// Diagrams of the lifecycle machine.
+export { diagram } from "./diagram/index.ts"
+export type { DiagramFormat } from "./diagram/index.ts"

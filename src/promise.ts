@@ -8,7 +8,8 @@
  * await mesh.stop()
  * ```
  */
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, References, Scope } from "effect"
+import type { LogLevel } from "effect/LogLevel"
 import type { InvokeOptions } from "../actors/Client.ts"
 import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
 import type { MeshStatus } from "../capabilities/crank.ts"
@@ -25,9 +26,10 @@ export interface PromiseMesh {
   readonly mesh: Mesh.Mesh
 }
 
-export const startMesh = async (options: Mesh.MeshOptions): Promise<PromiseMesh> => {
+export const startMesh = async (options: Mesh.MeshOptions & { readonly logLevel?: LogLevel }): Promise<PromiseMesh> => {
   const scope = Effect.runSync(Scope.make())
-  const mesh = await Effect.runPromise(Mesh.start(options).pipe(Scope.provide(scope))).catch(async (error) => {
+  const start = Mesh.start(options).pipe(Scope.provide(scope), Effect.provideService(References.MinimumLogLevel, options.logLevel ?? "Info"))
+  const mesh = await Effect.runPromise(start).catch(async (error) => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     throw error
   })

@@ -63,8 +63,8 @@ export const callHandler = <C extends Capability>(
 /** Test timings: heartbeats every 20 ms, stale after 100 ms, evicted 200 ms later. */
 export const testTimings = { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 } as const
 
-/** An in-process mesh with test timings, resolved once every worker is healthy. */
+/** An in-process mesh with test timings, resolved once every worker is healthy; logs only warnings and errors. */
 export const startTestMesh = (
   workers: MeshOptions["workers"],
-  options?: Omit<MeshOptions, "workers">,
-): Promise<PromiseMesh> => startMesh({ timings: testTimings, drainDeadlineMs: 1_000, ...options, workers })
+  options?: Omit<Parameters<typeof startMesh>[0], "workers">,
+): Promise<PromiseMesh> => startMesh({ timings: testTimings, drainDeadlineMs: 1_000, logLevel: "Warn", ...options, workers })

@@ -1,0 +1,113 @@
+import { Effect, Exit, Scope } from "effect"
+import { describe, expect, it } from "vitest"
+import { awaitWorkers } from "../../actors/Controller.ts"
+import { HelloGreet } from "../../capabilities/hello.ts"
+import hello from "../../examples/hello/index.ts"
+import * as Client from "../../actors/Client.ts"
+import * as Node from "../../src/Node.ts"
+import * as MemoryTransport from "../../transports/MemoryTransport.ts"
+import type { Transport } from "../../transports/Transport.ts"
+
+const timings = { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 }
+
+/** A memory transport whose first `crashes` dials from workers die with a defect, as a bug in the worker actor would. */
+const crashingTransport = (crashes: number): Transport & { dials: () => number } => {
+  const inner = MemoryTransport.make()
+  let dials = 0
+  return {
+    ...inner,
+    connect: (address, handlers) =>
+      Effect.suspend(() => {
+        dials++
+        return address === "memory://controller" && dials <= crashes
+          ? Effect.die(new Error(`injected crash #${dials}`))
+          : inner.connect(address, handlers)
+      }),
+    dials: () => dials,
+  }
+}
+
+describe("a node under its root supervisor", () => {
+  it("restarts a crashed worker actor, which registers again and serves", async () => {
+    const transport = crashingTransport(1)
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const node = await Effect.runPromise(
+        Node.start({
+          transport,
+          nodeId: "n",
+          controller: { addresses: ["memory://controller"], timings, logTransitions: false },
+          workers: [hello],
+          workerListen: "memory://",
+          supervision: { backoff: { initialMs: 1, maxMs: 5 }, onEvent: undefined },
+        }).pipe(Scope.provide(scope)),
+      )
+      const controller = node.controller()!
+      await Effect.runPromise(awaitWorkers(controller, (ws) => ws.some((w) => w.id === "n/hello-1" && w.state === "healthy"), 5_000))
+      const children = await Effect.runPromise(node.supervisor.children)
+      expect(children.find((c) => c.id === "hello-1")?.restarts).toBe(1)
+      expect(transport.dials()).toBeGreaterThanOrEqual(2)
+      const client = await Effect.runPromise(Client.make({ transport, controller: "memory://controller" }).pipe(Scope.provide(scope)))
+      const out = await Effect.runPromise(client.invoke(HelloGreet, { message: "again" }))
+      expect(out).toEqual({ greeting: "Hello, again", worker: "n/hello-1" })
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+
+  it("drains its workers before stopping the controller when the scope closes", async () => {
+    const transport = MemoryTransport.make()
+    const scope = Effect.runSync(Scope.make())
+    const node = await Effect.runPromise(
+      Node.start({
+        transport,
+        nodeId: "n",
+        controller: { addresses: ["memory://controller"], timings, logTransitions: false },
+        workers: [{ definition: hello, replicas: 2 }],
+        workerListen: "memory://",
+        supervision: { onEvent: undefined },
+      }).pipe(Scope.provide(scope)),
+    )
+    const controller = node.controller()!
+    await Effect.runPromise(awaitWorkers(controller, (ws) => ws.filter((w) => w.state === "healthy").length === 2, 5_000))
+    const seen: Array<string> = []
+    const workers = node.workers()
+    for (const w of workers) w.lifecycle.subscribe((s) => seen.push(`${w.id}:${String(s.value)}`))
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    for (const w of workers) expect(w.state()).toBe("stopped")
+    // Each went through draining on its way out: drained, not dropped.
+    expect(seen.filter((s) => s.endsWith(":draining"))).toHaveLength(2)
+    // The controller saw them deregister before it stopped: none is left registered.
+    expect(controller.workers()).toHaveLength(0)
+  })
+
+  it("does not restart a worker that drained and stopped on purpose", async () => {
+    const transport = MemoryTransport.make()
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const node = await Effect.runPromise(
+        Node.start({
+          transport,
+          nodeId: "n",
+          controller: { addresses: ["memory://controller"], timings, logTransitions: false },
+          workers: [hello],
+          workerListen: "memory://",
+          supervision: { onEvent: undefined },
+        }).pipe(Scope.provide(scope)),
+      )
+      const controller = node.controller()!
+      await Effect.runPromise(awaitWorkers(controller, (ws) => ws.length === 1 && ws[0]!.state === "healthy", 5_000))
+      await Effect.runPromise(controller.drain("n/hello-1", 1_000))
+      await Effect.runPromise(awaitWorkers(controller, (ws) => ws.length === 0, 5_000))
+      const deadline = Date.now() + 2_000
+      let child = (await Effect.runPromise(node.supervisor.children)).find((c) => c.id === "hello-1")
+      while (child?.status !== "stopped" && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10))
+        child = (await Effect.runPromise(node.supervisor.children)).find((c) => c.id === "hello-1")
+      }
+      expect(child).toMatchObject({ status: "stopped", restarts: 0 })
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+})
