@@ -15,6 +15,7 @@ import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import type { Connection, Transport, TransportError } from "../transports/Transport.ts"
 import { CrankRoutes } from "../capabilities/crank.ts"
 import { defaults } from "./defaults.ts"
+import { callWithin } from "./callWithin.ts"
 import * as DirectRoutes from "./DirectRoutes.ts"
 
 export interface InvokeOptions {
@@ -85,7 +86,7 @@ export const make = (options: ClientOptions): Effect.Effect<Client, TransportErr
     const relay = (invoke: Invoke): Effect.Effect<Reply> =>
       Effect.matchEffect(link, {
         onFailure: (error) => Effect.succeed<Reply>(failureOf(invoke.id, error)),
-        onSuccess: (conn) => conn.call(invoke),
+        onSuccess: (conn) => callWithin(conn, invoke),
       })
 
     const directOption = options.direct ?? true
@@ -124,10 +125,6 @@ export const make = (options: ClientOptions): Effect.Effect<Client, TransportErr
       const timeoutMs = invokeOptions?.timeoutMs ?? defaultTimeoutMs
       const request: Invoke = { _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs }
       return call(request).pipe(
-        Effect.timeoutOrElse({
-          duration: timeoutMs,
-          orElse: () => Effect.fail(crankError("TIMEOUT", `${id}@${range} did not answer within ${timeoutMs} ms`)),
-        }),
         Effect.flatMap((reply) => {
           if (reply._tag === "Failure") {
             return Effect.fail(new CrankError({ code: reply.code, message: reply.message, retriable: reply.retriable }))

@@ -22,6 +22,7 @@ import {
   type Reply,
 } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Transport, type TransportError } from "../transports/Transport.ts"
+import { callWithin } from "./callWithin.ts"
 import { defaults, type Timings } from "./defaults.ts"
 import type { Implementation } from "./Implementation.ts"
 import * as RequestServer from "./RequestServer.ts"
@@ -312,7 +313,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       if (worker === undefined) {
         return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", `no healthy worker serves ${invoke.capability}@${invoke.range}`)))
       }
-      return Effect.flatMap(worker.connection.call(invoke), (reply) => retryElsewhere(invoke, worker, reply, 2))
+      return Effect.flatMap(callWithin(worker.connection, invoke), (reply) => retryElsewhere(invoke, worker, reply, 2))
     }
 
     /**
@@ -328,7 +329,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       if (!safe) return Effect.succeed(reply)
       const next = router.pick(invoke.capability, invoke.range)
       if (next === undefined || next === tried) return Effect.succeed(reply)
-      return Effect.flatMap(next.connection.call(invoke), (again) => retryElsewhere(invoke, next, again, attemptsLeft - 1))
+      return Effect.flatMap(callWithin(next.connection, invoke), (again) => retryElsewhere(invoke, next, again, attemptsLeft - 1))
     }
 
     const accept = (connection: Connection): Handlers => ({

@@ -11,6 +11,7 @@ import { Effect, Schedule, Scope } from "effect"
 import { crankError } from "../capabilities/CrankError.ts"
 import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import type { Connection, Transport } from "../transports/Transport.ts"
+import { callWithin } from "./callWithin.ts"
 import { Router, type Routable } from "./Router.ts"
 
 export interface RouteTable {
@@ -116,8 +117,8 @@ export const make = (options: {
 
     const viaRoute = (route: Route, invoke: Invoke): Effect.Effect<Reply> => {
       const attempt = route.connection !== undefined
-        ? route.connection.call(invoke)
-        : Effect.flatMap(Effect.promise(() => connect(route)), (connection) => (connection === undefined ? options.relay(invoke) : connection.call(invoke)))
+        ? callWithin(route.connection, invoke)
+        : Effect.flatMap(Effect.promise(() => connect(route)), (connection) => (connection === undefined ? options.relay(invoke) : callWithin(connection, invoke)))
       return Effect.flatMap(attempt, (reply) => {
         if (!shouldReroute(reply, route, invoke)) return Effect.succeed(reply)
         if (reply._tag === "Failure" && reply.code !== "OVERLOADED") route.routable = false

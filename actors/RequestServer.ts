@@ -173,12 +173,25 @@ export const make = (options: {
     const context = new Context(invoke.id, options.workerId)
     const startedAt = performance.now()
     inFlight++
-    const run: Effect.Effect<unknown, CrankError> = Effect.suspend(() => {
-      const output = served.implementation.handler(input.value, context)
-      if (Effect.isEffect(output)) return output as Effect.Effect<unknown, CrankError>
-      if (isPromiseLike(output)) return Effect.promise(() => output)
-      return Effect.succeed(output)
-    })
+    let output: unknown
+    try {
+      output = served.implementation.handler(input.value, context)
+    } catch (defect) {
+      output = Effect.die(defect)
+    }
+    if (!Effect.isEffect(output) && !isPromiseLike(output)) {
+      // A plain value: the handler has already finished, so there is no deadline to watch and no timer to arm.
+      const done = output
+      return Effect.tap(replyOf(invoke, served, Exit.succeed(done)), (reply) =>
+        Effect.sync(() => {
+          settle()
+          served.stats.record(reply._tag === "Result" ? "OK" : reply.code, performance.now() - startedAt)
+        }),
+      )
+    }
+    const run: Effect.Effect<unknown, CrankError> = Effect.isEffect(output)
+      ? (output as Effect.Effect<unknown, CrankError>)
+      : Effect.promise(() => output as PromiseLike<unknown>)
     return restore(
       run.pipe(
         Effect.timeoutOrElse({

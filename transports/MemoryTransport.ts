@@ -32,6 +32,7 @@ class MemoryEnd implements Connection {
   peer!: MemoryEnd
   handlers!: Handlers
   open = true
+  readonly inProcess = true
 
   constructor(readonly remoteAddress: string) {}
 

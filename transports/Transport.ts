@@ -63,6 +63,11 @@ export interface Connection {
   /** Closes both directions; the peer's `onClose` sees `info`. Idempotent. */
   readonly close: (info?: CloseInfo) => Effect.Effect<void>
   readonly isOpen: () => boolean
+  /**
+   * True when `call` runs the serving side's handler in the caller's fiber (the in-memory transport): the
+   * serving side then enforces the request's deadline itself, and the caller needs no timer of its own.
+   */
+  readonly inProcess?: boolean
 }
 
 export interface Listener {
