@@ -27,21 +27,24 @@ const crashingTransport = (crashes: number): Transport & { dials: () => number }
   }
 }
 
+const startNode = (transport: Transport, scope: Scope.Closeable, workers: Node.NodeOptions["workers"], supervision: Node.NodeOptions["supervision"] = {}) =>
+  Effect.runPromise(
+    Node.start({
+      transport,
+      nodeId: "n",
+      controller: { addresses: ["memory://controller"], timings, logTransitions: false },
+      workers,
+      workerListen: "memory://",
+      supervision: { onEvent: undefined, ...supervision },
+    }).pipe(Scope.provide(scope)),
+  )
+
 describe("a node under its root supervisor", () => {
   it("restarts a crashed worker actor, which registers again and serves", async () => {
     const transport = crashingTransport(1)
     const scope = Effect.runSync(Scope.make())
     try {
-      const node = await Effect.runPromise(
-        Node.start({
-          transport,
-          nodeId: "n",
-          controller: { addresses: ["memory://controller"], timings, logTransitions: false },
-          workers: [hello],
-          workerListen: "memory://",
-          supervision: { backoff: { initialMs: 1, maxMs: 5 }, onEvent: undefined },
-        }).pipe(Scope.provide(scope)),
-      )
+      const node = await startNode(transport, scope, [hello], { backoff: { initialMs: 1, maxMs: 5 } })
       const controller = node.controller()!
       await Effect.runPromise(awaitWorkers(controller, (ws) => ws.some((w) => w.id === "n/hello-1" && w.state === "healthy"), 5_000))
       const children = await Effect.runPromise(node.supervisor.children)
@@ -58,16 +61,7 @@ describe("a node under its root supervisor", () => {
   it("drains its workers before stopping the controller when the scope closes", async () => {
     const transport = MemoryTransport.make()
     const scope = Effect.runSync(Scope.make())
-    const node = await Effect.runPromise(
-      Node.start({
-        transport,
-        nodeId: "n",
-        controller: { addresses: ["memory://controller"], timings, logTransitions: false },
-        workers: [{ definition: hello, replicas: 2 }],
-        workerListen: "memory://",
-        supervision: { onEvent: undefined },
-      }).pipe(Scope.provide(scope)),
-    )
+    const node = await startNode(transport, scope, [{ definition: hello, replicas: 2 }])
     const controller = node.controller()!
     await Effect.runPromise(awaitWorkers(controller, (ws) => ws.filter((w) => w.state === "healthy").length === 2, 5_000))
     const seen: Array<string> = []
@@ -85,16 +79,7 @@ describe("a node under its root supervisor", () => {
     const transport = MemoryTransport.make()
     const scope = Effect.runSync(Scope.make())
     try {
-      const node = await Effect.runPromise(
-        Node.start({
-          transport,
-          nodeId: "n",
-          controller: { addresses: ["memory://controller"], timings, logTransitions: false },
-          workers: [hello],
-          workerListen: "memory://",
-          supervision: { onEvent: undefined },
-        }).pipe(Scope.provide(scope)),
-      )
+      const node = await startNode(transport, scope, [hello])
       const controller = node.controller()!
       await Effect.runPromise(awaitWorkers(controller, (ws) => ws.length === 1 && ws[0]!.state === "healthy", 5_000))
       await Effect.runPromise(controller.drain("n/hello-1", 1_000))
