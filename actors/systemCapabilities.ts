@@ -4,11 +4,24 @@
  * same validation and typed errors.
  */
 import { Effect } from "effect"
+import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
 import { CrankDrain, CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
-import type { Controller } from "./Controller.ts"
+import type { CrankError } from "../capabilities/CrankError.ts"
+import type { Timings } from "./defaults.ts"
 import { implement, type Implementation } from "./Implementation.ts"
+import type { WorkerView } from "./WorkerView.ts"
 
-export const systemImplementations = (controller: Controller, startedAt: number): ReadonlyArray<Implementation> => [
+/** The part of the controller the system capabilities read and drive. */
+export interface SystemView {
+  readonly address: string
+  readonly timings: Timings
+  readonly workers: () => ReadonlyArray<WorkerView>
+  readonly descriptors: () => ReadonlyArray<{ readonly descriptor: CapabilityDescriptor; readonly workers: ReadonlyArray<string> }>
+  readonly drain: (workerId: string, deadlineMs?: number) => Effect.Effect<void, CrankError>
+  readonly routes: () => Array<{ id: string; address: string; capabilities: Array<{ id: string; version: string; idempotent: boolean }> }>
+}
+
+export const systemImplementations = (controller: SystemView, startedAt: number): ReadonlyArray<Implementation> => [
   implement(CrankStatus, (): MeshStatus => {
     const workers = controller.workers()
     const nodes = new Map<string, Array<string>>()
