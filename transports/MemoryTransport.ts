@@ -10,7 +10,7 @@
  * closing link answers waiting callers `UNAVAILABLE` and interrupts their handlers, as the WebSocket transport
  * does. A handler that dies answers `INTERNAL` for its request only.
  */
-import { Effect, Fiber } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { crankError, type CrankError } from "../capabilities/CrankError.ts"
 import { failureOf, type ControlMessage, type Invoke, type Reply } from "./Envelope.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"
@@ -55,8 +55,11 @@ class MemoryEnd implements Connection {
       } catch (error) {
         return Effect.succeed(defectReply(invoke.id, error))
       }
-      // The handler runs at once, with the caller's services, in a fiber of its own: a handler that needs no
-      // I/O has answered before runFork returns, and one that waits can still be cut off when the link drops.
+      // An answer already made (`Effect.succeed`, `Effect.die` are `Exit`s) needs no fiber at all.
+      if (Exit.isExit(effect)) return Effect.succeed(replyOfExit(invoke.id, effect as Exit.Exit<Reply>))
+      // Otherwise the handler runs at once, with the caller's services, in a fiber of its own: a handler that
+      // needs no I/O has answered before runFork returns, and one that waits can still be cut off when the
+      // link drops.
       const handler = Effect.runForkWith(caller.context)(effect)
       const exit = handler.pollUnsafe()
       return exit !== undefined ? Effect.succeed(replyOfExit(invoke.id, exit)) : this.awaitHandler(handler, invoke.id)

@@ -16,7 +16,7 @@
  * @internal Built by `WebSocketTransport.ts`; actors only see the `Connection` interface.
  */
 import { isUtf8 } from "node:buffer"
-import { Effect, type Fiber } from "effect"
+import { Effect, Exit, type Fiber } from "effect"
 import WebSocket from "ws"
 import { crankError, type CrankError } from "../capabilities/CrankError.ts"
 import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"
@@ -264,7 +264,9 @@ export class WsConnection implements Connection {
     } catch (error) {
       return this.answer(defectReply(id, error))
     }
-    // runFork starts the handler synchronously: a handler that needs no I/O has answered before it returns.
+    // An answer already made (`Effect.succeed`, `Effect.die` are `Exit`s) needs no fiber; otherwise runFork
+    // starts the handler synchronously, and a handler that needs no I/O has answered before it returns.
+    if (Exit.isExit(effect)) return this.answer(replyOfExit(id, effect as Exit.Exit<Reply>))
     const fiber = this.site.run(effect)
     const exit = fiber.pollUnsafe()
     if (exit !== undefined) return this.answer(replyOfExit(id, exit))
