@@ -26,6 +26,10 @@ class Route implements Routable {
   routable = true
   connection: Connection | undefined
   connecting: Promise<Connection | undefined> | undefined
+  /** Requests sent on this route and not answered yet. */
+  inFlight = 0
+  /** Gone from the table (draining, stopped, moved): closed once its in-flight requests are answered. */
+  retired = false
   constructor(
     readonly id: string,
     readonly address: string,
@@ -69,7 +73,7 @@ export const make = (options: {
         seen.add(worker.id)
         let route = routes.get(worker.id)
         if (route === undefined || route.address !== worker.address) {
-          if (route?.connection !== undefined) Effect.runFork(route.connection.close())
+          if (route !== undefined) retire(route)
           route = new Route(worker.id, worker.address, worker.capabilities)
           routes.set(worker.id, route)
         }
@@ -79,10 +83,26 @@ export const make = (options: {
       for (const [id, route] of routes) {
         if (seen.has(id)) continue
         routes.delete(id)
-        if (route.connection !== undefined) Effect.runFork(route.connection.close())
+        retire(route)
       }
       router = next
     }
+
+    /**
+     * A worker leaves the table while it drains: closing its connection at once would fail the requests it is
+     * still finishing (UNAVAILABLE, lost for a non-idempotent capability). So no new work goes to it, and the
+     * connection closes when the last answer is in.
+     */
+    const retire = (route: Route): void => {
+      route.routable = false
+      route.retired = true
+      if (route.inFlight === 0 && route.connection !== undefined) Effect.runFork(route.connection.close())
+    }
+
+    const settle = (route: Route) =>
+      Effect.sync(() => {
+        if (--route.inFlight === 0 && route.retired && route.connection !== undefined) Effect.runFork(route.connection.close())
+      })
 
     const refresh = options.fetch.pipe(
       Effect.tap((table) => Effect.sync(() => apply(table))),
@@ -116,9 +136,13 @@ export const make = (options: {
       ))
 
     const viaRoute = (route: Route, invoke: Invoke): Effect.Effect<Reply> => {
-      const attempt = route.connection !== undefined
-        ? callWithin(route.connection, invoke)
-        : Effect.flatMap(Effect.promise(() => connect(route)), (connection) => (connection === undefined ? options.relay(invoke) : callWithin(connection, invoke)))
+      const attempt = Effect.suspend(() => {
+        route.inFlight++
+        const call = route.connection !== undefined
+          ? callWithin(route.connection, invoke)
+          : Effect.flatMap(Effect.promise(() => connect(route)), (connection) => (connection === undefined ? options.relay(invoke) : callWithin(connection, invoke)))
+        return Effect.ensuring(call, settle(route))
+      })
       return Effect.flatMap(attempt, (reply) => {
         if (!shouldReroute(reply, route, invoke)) return Effect.succeed(reply)
         if (reply._tag === "Failure" && reply.code !== "OVERLOADED") route.routable = false
