@@ -96,7 +96,11 @@ const randomSuffix = () => `${Date.now().toString(36)}${(++instance).toString(36
 /** One connection's life ended: reconnect. */
 class Disconnected {
   readonly _tag = "Disconnected"
-  constructor(readonly info: CloseInfo) {}
+  /** `registered`: the link had been accepted before it dropped, so the next reconnect starts a fresh backoff. */
+  constructor(
+    readonly info: CloseInfo,
+    readonly registered = false,
+  ) {}
 }
 
 /**
@@ -209,18 +213,25 @@ export const start = (
       const info = yield* Deferred.await(closed)
       connection = undefined
       lifecycle.send({ type: "DISCONNECTED" })
-      return yield* Effect.fail(new Disconnected(info))
+      return yield* Effect.fail(new Disconnected(info, true))
     })
 
     const backoff = Schedule.min([Schedule.exponential(initialMs), Schedule.spaced(maxMs)]).pipe(Schedule.jittered)
-    const connectForever = Effect.scoped(session).pipe(
+    // Attempts back off until one registers; when that registered link drops, the loop starts over from the
+    // first step (after one initial delay), so a worker that has reconnected a few times in its life does not
+    // wait the capped maximum to rejoin a restarted controller.
+    const untilDropped = Effect.scoped(session).pipe(
       Effect.tapError((error) =>
         error._tag === "Disconnected"
           ? Effect.logInfo(`worker ${workerId}: connection closed (${error.info.code} ${error.info.reason}); reconnecting`)
           : Effect.logDebug(`worker ${workerId}: registration failed: ${error.message}; retrying`),
       ),
-      Effect.retry(backoff),
-      // The schedule never ends, so this only fails by dying.
+      Effect.retry({ schedule: backoff, while: (error) => !(error._tag === "Disconnected" && error.registered) }),
+    )
+    const connectForever = untilDropped.pipe(
+      Effect.catch(() => Effect.sleep(initialMs * (0.8 + 0.4 * Math.random()))),
+      Effect.forever,
+      // Only a registered link that dropped gets past the retry, and it is caught: this only fails by dying.
       Effect.orDie,
     )
 
