@@ -2,8 +2,8 @@
  * A request on a connection, answered by its deadline: the reply, or `TIMEOUT` once `invoke.timeoutMs` has
  * passed (interrupting the call, which cancels it on the serving side).
  *
- * Why the timer is skipped in process: there the handler runs in this very fiber under the request server's
- * own deadline, and a timer per request would cost more than the request itself (bench/RESULTS.md).
+ * Why the timer is skipped in process: there the handler starts at once under the request server's own
+ * deadline, and a timer per request would cost more than the request itself (bench/RESULTS.md).
  */
 import { Effect } from "effect"
 import { crankError } from "../capabilities/CrankError.ts"

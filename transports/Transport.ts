@@ -7,7 +7,7 @@
  * implementation passes.
  *
  * Why requests are a primitive of their own rather than two messages: a transport can then serve them in the
- * cheapest way it has. In one process `call` runs the worker's handler in the caller's fiber (no mailbox hop);
+ * cheapest way it has. In one process `call` starts the worker's handler at once, from the caller (no mailbox hop);
  * over WebSocket it multiplexes requests by id on one connection and turns an interrupted caller into `Cancel`.
  */
 import { Data, type Effect, type Scope } from "effect"
@@ -64,8 +64,8 @@ export interface Connection {
   readonly close: (info?: CloseInfo) => Effect.Effect<void>
   readonly isOpen: () => boolean
   /**
-   * True when `call` runs the serving side's handler in the caller's fiber (the in-memory transport): the
-   * serving side then enforces the request's deadline itself, and the caller needs no timer of its own.
+   * True when `call` starts the serving side's handler at once in this process (the in-memory transport): the
+   * serving side's request server then enforces the request's deadline itself, and the caller needs no timer.
    */
   readonly inProcess?: boolean
 }
