@@ -304,8 +304,11 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         reply.code === "OVERLOADED" ||
         (reply.code === "UNAVAILABLE" && tried.descriptors.some((d) => d.id === invoke.capability && d.idempotent))
       if (!safe) return Effect.succeed(reply)
-      const next = router.pick(invoke.capability, invoke.range)
-      if (next === undefined || next === tried) return Effect.succeed(reply)
+      // Round-robin alone may hand back the worker that just failed (other requests moved the cursor meanwhile,
+      // and a dead link is only marked stale once the mailbox handles its close): skip it explicitly.
+      let next = router.pick(invoke.capability, invoke.range)
+      if (next === tried) next = router.candidates(invoke.capability, invoke.range).find((w) => w.routable && w !== tried)
+      if (next === undefined) return Effect.succeed(reply)
       return Effect.flatMap(callWithin(next.connection, invoke), (again) => retryElsewhere(invoke, next, again, attemptsLeft - 1))
     }
 
