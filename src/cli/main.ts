@@ -13,11 +13,12 @@ import { diagram } from "./commands/diagram.ts"
 import { drain } from "./commands/drain.ts"
 import { invoke } from "./commands/invoke.ts"
 import { status } from "./commands/status.ts"
+import { watch } from "./commands/watch.ts"
 import { worker } from "./commands/worker.ts"
 import { exitCodeOf, exitCodes } from "./exitCodes.ts"
 import { environment, UsageError } from "./options.ts"
 
-export const commands: ReadonlyArray<Command> = [dev, controller, worker, invoke, status, drain, diagram]
+export const commands: ReadonlyArray<Command> = [dev, controller, worker, invoke, status, watch, drain, diagram]
 
 const overview = `crank: a capability mesh of Effect actors
 

@@ -1,6 +1,9 @@
 import { Effect } from "effect"
 import { awaitWorkers } from "../../../actors/Controller.ts"
 import helloWorker from "../../../examples/hello/index.ts"
+import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"
+import { httpUrlOf } from "../../dashboard/httpUrl.ts"
+import { lateBound } from "../../dashboard/lateBound.ts"
 import * as Node from "../../Node.ts"
 import type { Command } from "../Command.ts"
 import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber } from "../options.ts"
@@ -26,8 +29,10 @@ ${timingsUsage}`,
       const host = pick(values.host, "host", defaultHost)!
       const port = pickNumber(values.port, "port", defaultPort)!
       const replicas = Number(values.replicas ?? 2)
+      // The dashboard shares the controller's port; it answers 503 until the node is up.
+      const http = lateBound()
       const node = yield* Node.start({
-        transport: cliTransport(),
+        transport: cliTransport({ httpHandler: http.handle }),
         nodeId: "dev",
         controller: { addresses: [`ws://${hostForUrl(host)}:${port}`, "memory://controller"], timings: timingsFrom(values) },
         controllerAddress: "memory://controller",
@@ -35,9 +40,11 @@ ${timingsUsage}`,
         workerListen: "memory://",
       }).pipe(Effect.orDie)
       const controller = node.controller()!
+      http.set(yield* makeControllerHttp(() => node.controller()))
       yield* awaitWorkers(controller, (ws) => ws.filter((w) => w.state === "healthy").length >= replicas, 10_000)
       printLine()
       printLine(`crank dev: controller on ${controller.address}`)
+      printLine(`dashboard: ${httpUrlOf(controller.address)}`)
       printLine()
       printLine(
         table(

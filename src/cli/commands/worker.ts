@@ -1,4 +1,8 @@
 import { Effect } from "effect"
+import { httpUrlOf } from "../../dashboard/httpUrl.ts"
+import { lateBound } from "../../dashboard/lateBound.ts"
+import { observe } from "../../dashboard/observedTransport.ts"
+import { makeWorkerHttp } from "../../dashboard/workerHttp.ts"
 import * as Node from "../../Node.ts"
 import type { Command } from "../Command.ts"
 import { loadWorker } from "../loadWorker.ts"
@@ -13,7 +17,8 @@ export const worker: Command = {
   Runs the worker exported by <module> (a file, or a folder with index.ts; e.g. examples/hello).
   It registers (retrying with backoff until the controller is there), heartbeats, serves, and
   reconnects after a dropped link. SIGTERM or SIGINT drains it: in-flight requests finish, new
-  work goes elsewhere, then it deregisters and exits 0.
+  work goes elsewhere, then it deregisters and exits 0. Its listener port also answers HTTP probes:
+  /healthz, /readyz (200 only while every worker is registered or healthy) and /metrics.
   --controller URL   env CRANK_CONTROLLER_URL; default ws://127.0.0.1:7070
   --listen URL       where clients dial it directly (env CRANK_WORKER_LISTEN; default ws://127.0.0.1:0)
   --advertise URL    the address to tell the controller, when it differs (env CRANK_WORKER_ADVERTISE)
@@ -42,8 +47,11 @@ export const worker: Command = {
       const replicas = values.replicas === undefined ? 1 : Number(values.replicas)
       if (!Number.isInteger(replicas) || replicas < 1) throw new UsageError("--replicas must be a positive integer")
       if (drainDeadlineMs !== undefined && !(drainDeadlineMs >= 0)) throw new UsageError("--drain-deadline must be a non-negative number")
+      // Probes share the workers' listener ports; they answer 503 until the node is up.
+      const http = lateBound()
+      const observed = observe(cliTransport({ httpHandler: http.handle }))
       const node = yield* Node.start({
-        transport: cliTransport(),
+        transport: observed.transport,
         ...(nodeId === undefined ? {} : { nodeId }),
         controllerAddress: controllerUrl(values.controller),
         workers: [{ definition, replicas }],
@@ -54,7 +62,10 @@ export const worker: Command = {
           ...(drainDeadlineMs === undefined ? {} : { drainDeadlineMs }),
         },
       }).pipe(Effect.orDie)
+      http.set(makeWorkerHttp(node.workers, { lastHeartbeat: observed.lastHeartbeat }))
       yield* Effect.logInfo(`worker ${definition.name} (${node.workers().map((w) => w.id).join(", ")}) joining ${node.controllerAddress}`)
+      const probes = observed.listeners().flatMap((address) => httpUrlOf(address, "/readyz") ?? [])
+      if (probes.length > 0) yield* Effect.logInfo(`probes: ${probes.join(" ")} (also /healthz, /metrics)`)
       // Exit once every worker has stopped (drained by the controller); signals interrupt this and drain them.
       yield* Effect.forEach(node.workers(), (w) => w.stopped, { concurrency: "unbounded", discard: true })
     }),

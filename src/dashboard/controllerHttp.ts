@@ -1,0 +1,188 @@
+/**
+ * The controller's HTTP surface, served on the same port as its WebSocket listener (through the transport's
+ * `httpHandler`; upgrades never reach it):
+ *
+ * | path | what |
+ * |---|---|
+ * | `/` (+ `/app.js`, `/styles.css`) | the live dashboard (files in `page/`, no build step, nothing from a CDN) |
+ * | `/api/events` | server-sent events: a full snapshot, then transitions and periodic snapshots (events.ts) |
+ * | `/api/inspect` | opt-in: lifecycle changes as Stately inspection events (inspect.ts) |
+ * | `/api/status` | the mesh as JSON, the same data as the `crank.status` capability |
+ * | `/api/machine.json` | the lifecycle machine's graph (states, transitions), from its xstate definition |
+ * | `/api/diagram.svg?current=STATE` | the lifecycle machine drawn, `STATE` lit; `&labels=none` for the compact drawing |
+ * | `/metrics` | Prometheus text (metrics.ts) |
+ * | `/healthz` | 200 while the process is up |
+ * | `/readyz` | 200 while the controller is listening, 503 otherwise |
+ *
+ * Read-only and unauthenticated: it listens where the controller does (loopback by default).
+ *
+ * @example
+ * ```ts
+ * const http = lateBound() // answers 503 until set
+ * const transport = WebSocketTransport.make({ httpHandler: http.handle })
+ * const node = yield* Node.start({ transport, controller: { addresses: ["ws://127.0.0.1:0"] } })
+ * http.set(yield* makeControllerHttp(() => node.controller()))
+ * ```
+ */
+import { readFile } from "node:fs/promises"
+import type * as http from "node:http"
+import { Effect, type Scope } from "effect"
+import type { Controller } from "../../actors/Controller.ts"
+import { lifecycleStates, workerLifecycle } from "../../actors/workerLifecycle.ts"
+import { latencyBoundariesMs } from "../../transports/Envelope.ts"
+import { type GraphTransition, machineGraph, svg, type MachineGraph } from "../diagram/index.ts"
+import * as EventStreams from "./events.ts"
+import { controllerMetrics, RequestTotals } from "./metrics.ts"
+import { contentType as metricsContentType } from "./prometheusText.ts"
+import { refuseMethod, send, sendError, sendJson, urlOf } from "./respond.ts"
+import { meshStatus } from "./snapshot.ts"
+
+export interface ControllerHttpOptions extends EventStreams.EventStreamOptions {}
+
+export interface ControllerHttp {
+  /** Answers one plain HTTP request; never throws (a failure is a 500 with its message). */
+  readonly handle: (request: http.IncomingMessage, response: http.ServerResponse) => void
+  /** Event streams open now (dashboards, `crank watch`, inspectors). */
+  readonly eventStreams: () => number
+}
+
+const page = [
+  { path: "/", file: "index.html", type: "text/html; charset=utf-8" },
+  { path: "/app.js", file: "app.js", type: "text/javascript; charset=utf-8" },
+  { path: "/styles.css", file: "styles.css", type: "text/css; charset=utf-8" },
+] as const
+
+/** The page may load its own files and talk to its own origin; nothing else. */
+const pagePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+/**
+ * The machine without edge labels, one edge per pair of states: a drawing about a third smaller, whose state
+ * names stay readable at the width of the dashboard's side panel (the page lists the events beside it).
+ * The label is a space, not empty: Graphviz (viz.js 3.31) fails every later render after one with `label=""`.
+ */
+const compact = (graph: MachineGraph): MachineGraph => {
+  const seen = new Set<string>()
+  const transitions: Array<GraphTransition> = []
+  for (const t of graph.transitions) {
+    const key = JSON.stringify([t.from, t.to])
+    if (seen.has(key)) continue
+    seen.add(key)
+    transitions.push({ from: t.from, to: t.to, event: " " })
+  }
+  return { ...graph, transitions }
+}
+
+/** The machine as data for the page: what `/api/machine.json` serves. */
+const machineJson = (graph: MachineGraph) => ({ ...graph, order: lifecycleStates, latencyBoundariesMs })
+
+/**
+ * Builds the surface for the controller `getController()` returns (undefined while it is not running: the
+ * data endpoints answer 503 then). Event streams and their subscriptions live in the calling scope.
+ */
+export const makeControllerHttp = (
+  getController: () => Controller | undefined,
+  options: ControllerHttpOptions = {},
+): Effect.Effect<ControllerHttp, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const files = new Map<string, { readonly body: Buffer; readonly type: string }>(
+      yield* Effect.forEach(page, (entry) =>
+        Effect.map(
+          Effect.promise(() => readFile(new URL(`./page/${entry.file}`, import.meta.url))),
+          (body) => [entry.path, { body, type: entry.type }] as const,
+        ),
+      ),
+    )
+    const totals = new RequestTotals()
+    const streams = yield* EventStreams.make(getController, totals, options)
+    const graph = machineGraph(workerLifecycle)
+    const compactGraph = compact(graph)
+    const machine = JSON.stringify(machineJson(graph))
+    const diagrams = new Map<string, Promise<string>>()
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+
+    const fail = (request: http.IncomingMessage, response: http.ServerResponse) => (error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error)
+      if (!response.headersSent) sendError(request, response, 500, "INTERNAL", message)
+      else response.destroy()
+    }
+
+    const unavailable = (request: http.IncomingMessage, response: http.ServerResponse) =>
+      sendError(request, response, 503, "UNAVAILABLE", "the controller is not running")
+
+    const route = (request: http.IncomingMessage, response: http.ServerResponse): void => {
+      if (refuseMethod(request, response)) return
+      const url = urlOf(request)
+      const path = url.pathname === "/index.html" ? "/" : url.pathname
+      const file = files.get(path)
+      if (file !== undefined) {
+        return send(request, response, 200, file.type, file.body, path === "/" ? { "content-security-policy": pagePolicy } : {})
+      }
+      switch (path) {
+        case "/healthz":
+          return sendJson(request, response, 200, { ok: true })
+        case "/readyz": {
+          const controller = getController()
+          return controller === undefined
+            ? sendJson(request, response, 503, { ready: false, reason: "the controller is not listening" })
+            : sendJson(request, response, 200, { ready: true, address: controller.address, workers: controller.workers().length })
+        }
+        case "/api/events":
+        case "/api/inspect":
+          return streams.open(request, response, path === "/api/events" ? "dashboard" : "inspect")
+        case "/api/machine.json":
+          return send(request, response, 200, "application/json; charset=utf-8", machine)
+        case "/api/diagram.svg": {
+          const current = url.searchParams.get("current") ?? ""
+          if (current !== "" && !(lifecycleStates as ReadonlyArray<string>).includes(current)) {
+            return sendError(request, response, 400, "INVALID_INPUT", `no state "${current}"; the states are ${lifecycleStates.join(", ")}`)
+          }
+          const labels = url.searchParams.get("labels") ?? "events"
+          if (labels !== "events" && labels !== "none") {
+            return sendError(request, response, 400, "INVALID_INPUT", `labels must be "events" (default) or "none", got "${labels}"`)
+          }
+          // At most 2 × 7 variants, each rendered once.
+          const key = `${labels}:${current}`
+          let rendering = diagrams.get(key)
+          if (rendering === undefined) {
+            rendering = svg(labels === "none" ? compactGraph : graph, current === "" ? {} : { current })
+            diagrams.set(key, rendering)
+            rendering.catch(() => diagrams.delete(key))
+          }
+          rendering.then((svg) => send(request, response, 200, "image/svg+xml; charset=utf-8", svg), fail(request, response))
+          return
+        }
+        case "/api/status": {
+          const controller = getController()
+          if (controller === undefined) return unavailable(request, response)
+          runFork(
+            meshStatus(controller).pipe(
+              Effect.match({
+                onSuccess: (status) => sendJson(request, response, 200, status),
+                onFailure: (error) => sendError(request, response, 500, error.code, error.message),
+              }),
+            ),
+          )
+          return
+        }
+        case "/metrics": {
+          const controller = getController()
+          if (controller === undefined) return unavailable(request, response)
+          const workers = controller.workers()
+          return send(request, response, 200, metricsContentType, controllerMetrics({ workers, now: Date.now(), totals: totals.observe(workers) }))
+        }
+        default:
+          return sendError(request, response, 404, "NOT_FOUND", `no ${path} here; try / (dashboard), /api/status, /metrics or /healthz`)
+      }
+    }
+
+    return {
+      handle: (request, response) => {
+        try {
+          route(request, response)
+        } catch (error) {
+          fail(request, response)(error)
+        }
+      },
+      eventStreams: streams.count,
+    } satisfies ControllerHttp
+  })
