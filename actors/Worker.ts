@@ -12,7 +12,7 @@ import { Deferred, Effect, Exit, Fiber, Schedule, type Scope } from "effect"
 import { createActor, type Actor } from "xstate"
 import { describe, type Placement } from "../capabilities/Capability.ts"
 import { crankError } from "../capabilities/CrankError.ts"
-import { protocolVersion, type ControlMessage, type Registered } from "../transports/Envelope.ts"
+import { type CapabilityStats, protocolVersion, type ControlMessage, type Registered } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo, type Connection, type Transport, type TransportError } from "../transports/Transport.ts"
 import { defaults } from "./defaults.ts"
 import type { Implementation } from "./Implementation.ts"
@@ -84,6 +84,10 @@ export interface RunningWorker {
   readonly lifecycle: Actor<typeof workerLifecycle>
   readonly inFlight: () => number
   readonly completed: () => number
+  /** Outcomes and latencies per capability version served so far (what its heartbeats report). */
+  readonly stats: () => ReadonlyArray<CapabilityStats>
+  /** Where clients dial it directly (the bound listener address), when it listens. */
+  readonly address: string | undefined
   /** Drains and stops; completes once stopped. Safe to call more than once. */
   readonly drain: (deadlineMs?: number) => Effect.Effect<void>
   /** Completes when the worker has stopped; dies if the worker actor itself crashed. */
@@ -265,6 +269,8 @@ export const start = (
       lifecycle,
       inFlight: server.inFlight,
       completed: server.completed,
+      stats: server.stats,
+      address,
       drain,
       // The loop ends only when the worker stops, or dies with a defect: then this fails, and a supervisor restarts it.
       stopped: Effect.asVoid(Fiber.join(loop)),

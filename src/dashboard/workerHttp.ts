@@ -12,22 +12,15 @@
  *
  * @example
  * ```ts
- * const observed = observe(cliTransport({ httpHandler: http.handle }))
- * const node = yield* Node.start({ transport: observed.transport, workers: [...], workerListen: "ws://127.0.0.1:0" })
- * http.set(makeWorkerHttp(node.workers, { lastHeartbeat: observed.lastHeartbeat }))
+ * const node = yield* Node.start({ transport: cliTransport({ httpHandler: http.handle }), workers: [...], workerListen: "ws://127.0.0.1:0" })
+ * http.set(makeWorkerHttp(node.workers))
  * ```
  */
 import type * as http from "node:http"
 import type { RunningWorker } from "../../actors/Worker.ts"
-import type { Heartbeat } from "../../transports/Envelope.ts"
 import { contentType as metricsContentType } from "./prometheusText.ts"
 import { refuseMethod, send, sendError, sendJson, urlOf } from "./respond.ts"
 import { workerMetrics } from "./workerMetrics.ts"
-
-export interface WorkerHttpOptions {
-  /** Each worker's last heartbeat, for per-capability counts in `/metrics` (see observedTransport.ts). */
-  readonly lastHeartbeat?: (workerId: string) => Heartbeat | undefined
-}
 
 export interface WorkerHttp {
   readonly handle: (request: http.IncomingMessage, response: http.ServerResponse) => void
@@ -36,7 +29,7 @@ export interface WorkerHttp {
 /** The states in which a worker takes work: anything else makes the process not ready. */
 const readyStates: ReadonlySet<string> = new Set(["registered", "healthy"])
 
-export const makeWorkerHttp = (getWorkers: () => ReadonlyArray<RunningWorker>, options: WorkerHttpOptions = {}): WorkerHttp => {
+export const makeWorkerHttp = (getWorkers: () => ReadonlyArray<RunningWorker>): WorkerHttp => {
   const route = (request: http.IncomingMessage, response: http.ServerResponse): void => {
     if (refuseMethod(request, response)) return
     const path = urlOf(request).pathname
@@ -64,7 +57,7 @@ export const makeWorkerHttp = (getWorkers: () => ReadonlyArray<RunningWorker>, o
               state: w.state(),
               inFlight: w.inFlight(),
               completed: w.completed(),
-              stats: options.lastHeartbeat?.(w.id)?.stats ?? [],
+              stats: w.stats(),
             })),
           ),
         )

@@ -22,7 +22,7 @@ export interface WorkerMetricsEntry {
   readonly state: string
   readonly inFlight: number
   readonly completed: number
-  /** As of the worker's last heartbeat; empty before the first. */
+  /** Live, as the worker counts them (its heartbeats carry the same numbers to the controller). */
   readonly stats: ReadonlyArray<CapabilityStats>
 }
 
@@ -54,13 +54,13 @@ export const workerMetrics = (workers: ReadonlyArray<WorkerMetricsEntry>): strin
     family(
       "crank_requests_total",
       "counter",
-      "Requests served, by worker, capability version and outcome (OK or the failure code), as of the last heartbeat.",
+      "Requests served, by worker, capability version and outcome (OK or the failure code).",
       requests,
     ),
     family(
       "crank_request_duration_seconds",
       "histogram",
-      "Time spent serving requests, by worker and capability version, as of the last heartbeat.",
+      "Time spent serving requests, by worker and capability version.",
       durations,
     ),
   ].join("")

@@ -14,7 +14,6 @@ import helloWorker from "../../examples/hello/index.ts"
 import { makeControllerHttp } from "../../src/dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../src/dashboard/httpUrl.ts"
 import { lateBound } from "../../src/dashboard/lateBound.ts"
-import { observe } from "../../src/dashboard/observedTransport.ts"
 import { eventStreamParser, type ServerSentEvent } from "../../src/dashboard/sse.ts"
 import { makeWorkerHttp } from "../../src/dashboard/workerHttp.ts"
 import * as Node from "../../src/Node.ts"
@@ -96,17 +95,16 @@ describe("controller and worker HTTP surfaces", () => {
         controller = node.controller()!
         controllerHttp.set(yield* makeControllerHttp(() => node.controller(), { tickMs: 100 }))
 
-        const observed = observe(combine(MemoryTransport.make(), WebSocketTransport.make({ httpHandler: workerHttp.handle })))
         workerNode = yield* Node.start({
-          transport: observed.transport,
+          transport: combine(MemoryTransport.make(), WebSocketTransport.make({ httpHandler: workerHttp.handle })),
           nodeId: "probe",
           controllerAddress: controller.address,
           workers: [held.definition],
           workerListen: "ws://127.0.0.1:0",
           workerOptions: { drainDeadlineMs: 10_000, backoff: { initialMs: 5, maxMs: 50 } },
         })
-        workerHttp.set(makeWorkerHttp(workerNode.workers, { lastHeartbeat: observed.lastHeartbeat }))
-        probes = httpUrlOf(observed.listeners()[0]!)!
+        workerHttp.set(makeWorkerHttp(workerNode.workers))
+        probes = httpUrlOf(workerNode.workers()[0]!.address!)!
         yield* awaitWorkers(controller, (ws) => ws.length === 3 && ws.every((w) => w.state === "healthy"), 5_000)
       }).pipe(Scope.provide(scope)),
     )

@@ -1,7 +1,6 @@
 import { Effect } from "effect"
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import { lateBound } from "../../dashboard/lateBound.ts"
-import { observe } from "../../dashboard/observedTransport.ts"
 import { makeWorkerHttp } from "../../dashboard/workerHttp.ts"
 import * as Node from "../../Node.ts"
 import type { Command } from "../Command.ts"
@@ -49,9 +48,8 @@ export const worker: Command = {
       if (drainDeadlineMs !== undefined && !(drainDeadlineMs >= 0)) throw new UsageError("--drain-deadline must be a non-negative number")
       // Probes share the workers' listener ports; they answer 503 until the node is up.
       const http = lateBound()
-      const observed = observe(cliTransport({ httpHandler: http.handle }))
       const node = yield* Node.start({
-        transport: observed.transport,
+        transport: cliTransport({ httpHandler: http.handle }),
         ...(nodeId === undefined ? {} : { nodeId }),
         controllerAddress: controllerUrl(values.controller),
         workers: [{ definition, replicas }],
@@ -62,9 +60,9 @@ export const worker: Command = {
           ...(drainDeadlineMs === undefined ? {} : { drainDeadlineMs }),
         },
       }).pipe(Effect.orDie)
-      http.set(makeWorkerHttp(node.workers, { lastHeartbeat: observed.lastHeartbeat }))
+      http.set(makeWorkerHttp(node.workers))
       yield* Effect.logInfo(`worker ${definition.name} (${node.workers().map((w) => w.id).join(", ")}) joining ${node.controllerAddress}`)
-      const probes = observed.listeners().flatMap((address) => httpUrlOf(address, "/readyz") ?? [])
+      const probes = node.workers().flatMap((w) => (w.address === undefined ? [] : (httpUrlOf(w.address, "/readyz") ?? [])))
       if (probes.length > 0) yield* Effect.logInfo(`probes: ${probes.join(" ")} (also /healthz, /metrics)`)
       // Exit once every worker has stopped (drained by the controller); signals interrupt this and drain them.
       yield* Effect.forEach(node.workers(), (w) => w.stopped, { concurrency: "unbounded", discard: true })
