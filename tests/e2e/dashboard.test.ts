@@ -7,6 +7,9 @@
  * Every wait is bounded; every spawned process is killed in `afterAll`, whatever happened.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Exit, Scope } from "effect"
 import type { Browser, Page } from "playwright-core"
@@ -25,7 +28,10 @@ import { launchChromium } from "../support/chromium.ts"
 import { heldWorker, TestHold } from "../support/heldWorker.ts"
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
-const screenshot = fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url))
+// The picture in docs/ is refreshed on request (CRANK_UPDATE_DOCS=1 npm test), so a test run leaves the tree clean.
+const screenshot = process.env.CRANK_UPDATE_DOCS === "1"
+  ? fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url))
+  : join(tmpdir(), `crank-dashboard-${process.pid}.png`)
 
 /** Stale is immediate on a dropped connection; eviction is kept long so the stale row stays for the picture. */
 const timings = { heartbeatIntervalMs: 200, staleAfterMs: 2_000, evictAfterMs: 30_000 }
@@ -183,6 +189,7 @@ describe("dashboard (Chromium)", () => {
     // The picture the docs show, once the rows' change highlight has faded.
     await page.waitForFunction(() => document.getAnimations().length === 0, undefined, { timeout: 3_000 })
     await page.screenshot({ path: screenshot })
+    expect(statSync(screenshot).size).toBeGreaterThan(10_000)
 
     held.release()
     expect(await answer).toEqual({ worker: "dev/held-1" })
