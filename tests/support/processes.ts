@@ -2,10 +2,10 @@
  * Running the `crank` CLI as real processes in tests: spawn, watch output, wait with a bounded deadline, and
  * make sure every process dies with the test that started it, pass or fail.
  *
- * Processes run as `node --import tsx src/cli/main.ts ...`, one process each. `node_modules/.bin/tsx main.ts`
- * would start a launcher that runs the program in a second, child `node`: a SIGKILL to the launcher leaves that
- * child running (orphaned, still holding its port), so a test could neither kill a worker for real nor clean up.
- * It is also ~0.5 s slower to start.
+ * Processes run as `node bin/crank.js ...`: the executable users get from `npx crank`, which registers tsx's
+ * loader in its own process. Not `node_modules/.bin/tsx src/cli/main.ts`: that starts a launcher which runs the
+ * program in a second, child `node`, and a SIGKILL to the launcher leaves that child running (orphaned, still
+ * holding its port), so a test could neither kill a worker for real nor clean up. It is also ~0.5 s slower.
  *
  * `useProcesses()` registers vitest hooks: processes started inside a test are SIGKILLed after it, those started
  * in `beforeAll` after the file; a process-exit hook kills whatever is left if the runner itself goes down.
@@ -85,7 +85,7 @@ const installExitHook = () => {
 export const startCrank = (args: ReadonlyArray<string>, options: StartOptions = {}): CrankProcess => {
   installExitHook()
   const name = options.name ?? `crank ${args.slice(0, 2).join(" ")}`
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+  const child = spawn(process.execPath, ["bin/crank.js", ...args], {
     cwd: repoRoot,
     env: environment(options.env),
     stdio: ["ignore", "pipe", "pipe"],
