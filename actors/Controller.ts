@@ -9,9 +9,10 @@
  * events that can change it; a heartbeat from a healthy worker just refreshes a timestamp (see "Lifecycle" in
  * docs/architecture.md for the measurement behind this).
  */
-import { Clock, Effect, PubSub, Queue, Schedule, type Scope } from "effect"
+import { Clock, Effect, Iterable, PubSub, Queue, Schedule, type Scope } from "effect"
 import { getInitialSnapshot } from "xstate"
 import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
+import { type Catalog, catalogOf } from "../capabilities/Catalog.ts"
 import { crankError, type CrankError } from "../capabilities/CrankError.ts"
 import {
   type CapabilityStats,
@@ -95,7 +96,7 @@ export interface Controller {
   readonly workers: () => ReadonlyArray<WorkerView>
   readonly worker: (id: string) => WorkerView | undefined
   /** Every capability advertised by a live worker, with its workers. */
-  readonly descriptors: () => ReadonlyArray<{ readonly descriptor: CapabilityDescriptor; readonly workers: ReadonlyArray<string> }>
+  readonly descriptors: () => Catalog
   /** Asks a worker to drain: no new work is routed to it, in-flight finishes, then it deregisters. */
   readonly drain: (workerId: string, deadlineMs?: number) => Effect.Effect<void, CrankError>
   /** Lifecycle transitions as they happen; a slow subscriber loses the oldest, never blocks the controller. */
@@ -330,18 +331,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         const record = registry.get(id)
         return record === undefined ? undefined : viewOf(record)
       },
-      descriptors: () => {
-        const byKey = new Map<string, { descriptor: CapabilityDescriptor; workers: Array<string> }>()
-        for (const record of registry.values()) {
-          for (const descriptor of record.descriptors) {
-            const key = `${descriptor.id}@${descriptor.version}`
-            const entry = byKey.get(key) ?? { descriptor, workers: [] }
-            entry.workers.push(record.id)
-            byKey.set(key, entry)
-          }
-        }
-        return [...byKey.values()]
-      },
+      descriptors: () => catalogOf(Iterable.map(registry.values(), (r) => ({ workerId: r.id, capabilities: r.descriptors }))),
       drain: (workerId, deadlineMs = defaults.drainDeadlineMs) =>
         registry.has(workerId)
           ? Effect.sync(() => void Queue.offerUnsafe(mailbox, { kind: "drain", workerId, deadlineMs }))

@@ -4,7 +4,7 @@
  * same validation and typed errors.
  */
 import { Effect } from "effect"
-import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
+import type { Catalog } from "../capabilities/Catalog.ts"
 import { CrankDrain, CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import type { Timings } from "./defaults.ts"
@@ -16,7 +16,7 @@ export interface SystemView {
   readonly address: string
   readonly timings: Timings
   readonly workers: () => ReadonlyArray<WorkerView>
-  readonly descriptors: () => ReadonlyArray<{ readonly descriptor: CapabilityDescriptor; readonly workers: ReadonlyArray<string> }>
+  readonly descriptors: () => Catalog
   readonly drain: (workerId: string, deadlineMs?: number) => Effect.Effect<void, CrankError>
   readonly routes: () => Array<{ id: string; address: string; capabilities: Array<{ id: string; version: string; idempotent: boolean }> }>
 }

@@ -6,6 +6,8 @@
 // Capabilities: contracts and how callers name them.
 export { defineCapability, describe, keyOf, InvalidCapability } from "../capabilities/Capability.ts"
 export type { Capability, CapabilityDescriptor, ErrorSpec, InputOf, OutputOf, Placement } from "../capabilities/Capability.ts"
+export { catalogOf } from "../capabilities/Catalog.ts"
+export type { Catalog, CatalogEntry } from "../capabilities/Catalog.ts"
 export { parseRef, formatRef, refOf } from "../capabilities/CapabilityRef.ts"
 export type { CapabilityRef } from "../capabilities/CapabilityRef.ts"
 export { CrankError, crankError, isCrankError, SystemErrorCodes } from "../capabilities/CrankError.ts"
