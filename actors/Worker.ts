@@ -228,7 +228,9 @@ export const start = (
       Effect.tapError((error) =>
         error._tag === "Disconnected"
           ? Effect.logInfo(`worker ${workerId}: connection closed (${error.info.code} ${error.info.reason}); reconnecting`)
-          : Effect.logDebug(`worker ${workerId}: registration failed: ${error.message}; retrying`),
+          : error._tag === "CrankError" && error.code === "UNAUTHORIZED"
+            ? Effect.logWarning(`worker ${workerId}: the controller refused it (${error.message}); retrying`)
+            : Effect.logDebug(`worker ${workerId}: registration failed: ${error.message}; retrying`),
       ),
       Effect.retry({ schedule: backoff, while: (error) => !(error._tag === "Disconnected" && error.registered) }),
     )
