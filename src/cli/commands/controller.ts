@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { crankError } from "../../../capabilities/CrankError.ts"
 import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import { lateBound } from "../../dashboard/lateBound.ts"
@@ -36,7 +37,7 @@ ${timingsUsage}`,
           timings: timingsFrom(values),
           ...(token === undefined ? {} : { token }),
         },
-      }).pipe(Effect.orDie)
+      }).pipe(Effect.mapError((e) => crankError("UNAVAILABLE", e.message)))
       const running = node.controller()!
       http.set(yield* makeControllerHttp(() => node.controller()))
       yield* Effect.logInfo(`controller listening on ${running.address}`)

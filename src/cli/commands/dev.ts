@@ -1,12 +1,14 @@
 import { Effect } from "effect"
 import { awaitWorkers } from "../../../actors/Controller.ts"
+import { crankError } from "../../../capabilities/CrankError.ts"
+import { HelloGreet } from "../../../capabilities/hello.ts"
 import helloWorker from "../../../examples/hello/index.ts"
 import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import { lateBound } from "../../dashboard/lateBound.ts"
 import * as Node from "../../Node.ts"
 import type { Command } from "../Command.ts"
-import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber } from "../options.ts"
+import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber, UsageError } from "../options.ts"
 import { printLine, table } from "../output.ts"
 import { timingOptions, timingsFrom, timingsUsage } from "../timings.ts"
 import { cliTransport } from "../transport.ts"
@@ -29,6 +31,7 @@ ${timingsUsage}`,
       const host = pick(values.host, "host", defaultHost)!
       const port = pickNumber(values.port, "port", defaultPort)!
       const replicas = Number(values.replicas ?? 2)
+      if (!Number.isInteger(replicas) || replicas < 1) throw new UsageError("--replicas must be a positive integer")
       // The dashboard shares the controller's port; it answers 503 until the node is up.
       const http = lateBound()
       const node = yield* Node.start({
@@ -38,7 +41,7 @@ ${timingsUsage}`,
         controllerAddress: "memory://controller",
         workers: [{ definition: helloWorker, replicas }],
         workerListen: "memory://",
-      }).pipe(Effect.orDie)
+      }).pipe(Effect.mapError((e) => crankError("UNAVAILABLE", e.message)))
       const controller = node.controller()!
       http.set(yield* makeControllerHttp(() => node.controller()))
       yield* awaitWorkers(controller, (ws) => ws.filter((w) => w.state === "healthy").length >= replicas, 10_000)
@@ -52,7 +55,11 @@ ${timingsUsage}`,
           controller.descriptors().map(({ descriptor, workers }) => [descriptor.id, descriptor.version, String(workers.length), descriptor.description]),
         ),
       )
+      // Show the mesh serving, through the same client path any caller uses.
+      const client = yield* node.client().pipe(Effect.mapError((e) => crankError("UNAVAILABLE", e.message)))
+      const sample = yield* client.invoke(HelloGreet, { message: "crank dev", options: { exclamations: 1 } })
       printLine()
+      printLine(`hello.greet answered: ${JSON.stringify(sample)}`)
       printLine(`try: npx crank invoke hello.greet '{"message":"world"}' --controller ${controller.address}`)
       printLine("Ctrl-C drains the workers and stops.")
       return yield* Effect.never

@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { crankError } from "../../../capabilities/CrankError.ts"
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import { lateBound } from "../../dashboard/lateBound.ts"
 import { makeWorkerHttp } from "../../dashboard/workerHttp.ts"
@@ -59,7 +60,7 @@ export const worker: Command = {
           ...(advertise === undefined ? {} : { advertise }),
           ...(drainDeadlineMs === undefined ? {} : { drainDeadlineMs }),
         },
-      }).pipe(Effect.orDie)
+      }).pipe(Effect.mapError((e) => crankError("UNAVAILABLE", e.message)))
       http.set(makeWorkerHttp(node.workers))
       yield* Effect.logInfo(`worker ${definition.name} (${node.workers().map((w) => w.id).join(", ")}) joining ${node.controllerAddress}`)
       const probes = node.workers().flatMap((w) => (w.address === undefined ? [] : (httpUrlOf(w.address, "/readyz") ?? [])))
