@@ -29,8 +29,18 @@ export interface WorkerDefinition {
   readonly placement?: Placement
 }
 
+/** What a capability's placement asks that the worker does not offer, or `undefined` when it can host it. */
+const unmetPlacement = (required: Placement, offered: Placement): string | undefined => {
+  if (required.gpu === true && offered.gpu !== true) return "a GPU (placement: { gpu: true })"
+  for (const [label, value] of Object.entries(required.labels ?? {})) {
+    if (offered.labels?.[label] !== value) return `label ${label}=${value}`
+  }
+  return undefined
+}
+
 /**
- * Declares a worker. Checks at definition time that no capability version is implemented twice.
+ * Declares a worker. Checks at definition time that no capability version is implemented twice and that the
+ * worker offers what each capability's placement requires (a GPU, labels).
  *
  * @example
  * ```ts
@@ -48,6 +58,8 @@ export const defineWorker = (options: {
     const key = `${capability.id}@${capability.version}`
     if (seen.has(key)) throw new Error(`worker ${options.name} implements ${key} twice`)
     seen.add(key)
+    const unmet = unmetPlacement(capability.placement, options.placement ?? {})
+    if (unmet !== undefined) throw new Error(`worker ${options.name} cannot host ${key}: it requires ${unmet}`)
   }
   return {
     name: options.name,

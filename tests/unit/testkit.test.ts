@@ -46,3 +46,15 @@ describe("the test kit", () => {
     await expect(mesh.invoke(HelloGreet, { message: "late" })).rejects.toBeInstanceOf(CrankError)
   })
 })
+
+describe("placement", () => {
+  it("refuses to define a worker that cannot host a capability's placement", async () => {
+    const { defineCapability } = await import("../../src/index.ts")
+    const { Schema } = await import("effect")
+    const Render = defineCapability({ id: "gfx.render", version: "1.0.0", input: Schema.String, output: Schema.String, placement: { gpu: true, labels: { zone: "a" } } })
+    const handler = implement(Render, (s) => s)
+    expect(() => defineWorker({ name: "cpu", implements: [handler] })).toThrow(/requires a GPU/)
+    expect(() => defineWorker({ name: "gpu-b", implements: [handler], placement: { gpu: true, labels: { zone: "b" } } })).toThrow(/label zone=a/)
+    expect(defineWorker({ name: "gpu-a", implements: [handler], placement: { gpu: true, labels: { zone: "a" } } }).name).toBe("gpu-a")
+  })
+})
