@@ -12,7 +12,7 @@
  */
 import { Cause, Effect, Exit, Schema } from "effect"
 import { compareVersionsDescending, satisfies } from "../capabilities/CapabilityRef.ts"
-import { crankError, isCrankError, type CrankError } from "../capabilities/CrankError.ts"
+import { crankError, isCrankError, reservedCodes, type CrankError } from "../capabilities/CrankError.ts"
 import { type CapabilityStats, failureOf, type Invoke, latencyBoundariesMs, type Reply } from "../transports/Envelope.ts"
 import type { HandlerContext, Implementation } from "./Implementation.ts"
 
@@ -58,8 +58,7 @@ class Stats {
   }
 }
 
-/** Codes that tell callers a request never ran, so they may send it elsewhere: only the runtime may raise them. */
-const reservedCodes = new Set(["DRAINING", "OVERLOADED", "NO_WORKER", "UNAVAILABLE"])
+
 
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"

@@ -65,3 +65,21 @@ export const crankError = (code: SystemErrorCode, message: string): CrankError =
 
 export const isCrankError = (u: unknown): u is CrankError =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "CrankError"
+
+/**
+ * Codes that say a request never reached a handler: it may go to another worker whatever the capability.
+ * Only the runtime raises them (a handler that does becomes `INTERNAL`), so a retry can never run a handler twice.
+ * `UNAVAILABLE` is not here: the link may have dropped after the handler started, so only idempotent
+ * capabilities are retried on it.
+ */
+export const neverRanCodes: ReadonlySet<string> = new Set(["DRAINING", "OVERLOADED", "NO_WORKER"])
+
+/** Codes only the runtime may raise. */
+export const reservedCodes: ReadonlySet<string> = new Set([...neverRanCodes, "UNAVAILABLE"])
+
+/**
+ * Whether a failed request may be sent to another worker: it never ran, or it was cut off by a dropped link and
+ * the capability is idempotent.
+ */
+export const mayRetryElsewhere = (code: string, idempotent: boolean): boolean =>
+  neverRanCodes.has(code) || (code === "UNAVAILABLE" && idempotent)

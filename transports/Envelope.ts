@@ -149,3 +149,11 @@ export const failureOf = (id: string, error: { readonly code: string; readonly m
   message: error.message,
   retriable: error.retriable,
 })
+
+/** A complaint about the connection or a frame, not the answer to any request: a `Failure` with no `id`. */
+export const complaintOf = (error: { readonly code: string; readonly message: string; readonly retriable: boolean }): Failure => ({
+  _tag: "Failure",
+  code: error.code,
+  message: error.message,
+  retriable: error.retriable,
+})
