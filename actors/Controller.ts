@@ -13,9 +13,10 @@ import { Clock, Effect, Iterable, PubSub, Queue, Schedule, type Scope } from "ef
 import { getInitialSnapshot } from "xstate"
 import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
 import { type Catalog, catalogOf } from "../capabilities/Catalog.ts"
-import { crankError, type CrankError } from "../capabilities/CrankError.ts"
+import { crankError, mayRetryElsewhere, type CrankError } from "../capabilities/CrankError.ts"
 import {
   type CapabilityStats,
+  complaintOf,
   failureOf,
   type ControlMessage,
   type Invoke,
@@ -46,6 +47,8 @@ class WorkerRecord {
   snapshot: LifecycleSnapshot = getInitialSnapshot(workerLifecycle)
   lastHeartbeatAt: number
   staleSince = 0
+  /** When a draining worker must have deregistered by (its drain deadline): past it plus a stale window, it is evicted. */
+  drainUntil = 0
   inFlight = 0
   completed = 0
   stats: ReadonlyArray<CapabilityStats> = []
@@ -165,10 +168,17 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       router.remove(record)
     }
 
+    /**
+     * Closes a connection without waiting for its closing handshake: the peers closed here (replaced, evicted,
+     * refused) are the ones least likely to answer, and the mailbox must not wait seconds on them.
+     */
+    const closeLater = (connection: Connection, info: CloseInfo): Effect.Effect<void> =>
+      Effect.sync(() => void Effect.runFork(connection.close(info)))
+
     const refuse = (connection: Connection, code: "UNAUTHORIZED" | "BAD_FRAME", message: string) =>
-      connection.send(failureOf("", crankError(code, message))).pipe(
-        Effect.andThen(connection.close({ code: CloseCodes.policyViolation, reason: message })),
+      connection.send(complaintOf(crankError(code, message))).pipe(
         Effect.ignore,
+        Effect.andThen(closeLater(connection, { code: CloseCodes.policyViolation, reason: message })),
       )
 
     const onRegister = (connection: Connection, message: Register, now: number) =>
@@ -176,11 +186,22 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         if (options.token !== undefined && message.token !== options.token) {
           return yield* refuse(connection, "UNAUTHORIZED", `worker ${message.workerId}: missing or wrong join token`)
         }
-        const previous = registry.get(message.workerId)
+        const already = byConnection.get(connection)
+        if (already !== undefined && already.id !== message.workerId) {
+          // One connection, one worker: otherwise a single peer could fill the registry with records that no
+          // disconnect would ever clean up.
+          return yield* refuse(connection, "BAD_FRAME", `this connection already registered worker ${already.id}; register ${message.workerId} on a connection of its own`)
+        }
+        let previous = registry.get(message.workerId)
         if (previous !== undefined && previous.connection !== connection) {
           // The same worker on a new connection: it reconnected. The old link is dead or dying; drop it.
           byConnection.delete(previous.connection)
-          yield* previous.connection.close({ code: CloseCodes.normal, reason: "replaced by a newer connection" })
+          yield* closeLater(previous.connection, { code: CloseCodes.normal, reason: "replaced by a newer connection" })
+          if (previous.state === "draining") {
+            // The draining instance is gone (a new process took its id): what registers now is a new life.
+            apply(previous, { type: "EVICTED" }, now)
+            previous = undefined
+          }
         }
         let record = previous
         if (record === undefined || record.state === "stopped") {
@@ -191,9 +212,6 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
           router.remove(record)
           const fresh = new WorkerRecord(message.workerId, message.nodeId, connection, message.capabilities, message.address, message.maxInFlight, record.registeredAt)
           fresh.snapshot = record.snapshot
-          // REGISTERED does not move a healthy worker (a reconnect the controller had not noticed yet), so `apply`
-          // below may not touch it: carry the routing flag over, or it would stay healthy but never be routed to.
-          fresh.routable = record.routable
           fresh.transitions.push(...record.transitions)
           record = fresh
           registry.set(record.id, record)
@@ -202,6 +220,8 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         byConnection.set(connection, record)
         router.add(record)
         apply(record, { type: "REGISTERED" }, now)
+        // On a fresh, open link a healthy worker is routable again, even if its old link's close unset the flag.
+        record.routable = record.state === "healthy"
         yield* connection
           .send({ _tag: "Registered", workerId: record.id, heartbeatIntervalMs: timings.heartbeatIntervalMs, staleAfterMs: timings.staleAfterMs })
           .pipe(Effect.ignore)
@@ -228,6 +248,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
                 return connection.send({ _tag: "HeartbeatAck", workerId: record.id, seq: message.seq }).pipe(Effect.ignore)
               case "Drain":
                 // The worker announces it is draining (e.g. on SIGTERM): stop routing to it at once.
+                if (record.state !== "draining") record.drainUntil = now + message.deadlineMs
                 apply(record, { type: "DRAIN" }, now)
                 return Effect.void
               case "Deregister":
@@ -248,6 +269,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
           case "drain": {
             const record = registry.get(item.workerId)
             if (record === undefined) return Effect.void
+            if (record.state !== "draining") record.drainUntil = now + item.deadlineMs
             apply(record, { type: "DRAIN" }, now)
             return record.connection.send({ _tag: "Drain", workerId: record.id, deadlineMs: item.deadlineMs }).pipe(Effect.ignore)
           }
@@ -258,24 +280,31 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
               const state = record.state
               if ((state === "healthy" || state === "registered") && now - record.lastHeartbeatAt >= timings.staleAfterMs) {
                 apply(record, { type: "HEARTBEAT_TIMEOUT" }, now)
-              } else if (state === "stale" && now - record.staleSince >= timings.evictAfterMs) {
+              } else if (
+                (state === "stale" && now - record.staleSince >= timings.evictAfterMs) ||
+                // A draining worker that neither deregisters nor hangs up by its deadline (and a grace window).
+                (state === "draining" && now >= record.drainUntil + timings.staleAfterMs)
+              ) {
                 apply(record, { type: "EVICTED" }, now)
                 if (record.connection.isOpen()) evicted.push(record.connection)
               }
             }
-            return evicted.length === 0
-              ? Effect.void
-              : Effect.forEach(evicted, (c) => c.close({ code: CloseCodes.goingAway, reason: "evicted: stale for too long" }), { discard: true })
+            return Effect.forEach(evicted, (c) => closeLater(c, { code: CloseCodes.goingAway, reason: "evicted" }), { discard: true })
           }
         }
       })
 
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(mailbox), handle)))
+    // One item that breaks must not stop the control plane: log it and go on with the next.
+    const handleSafely = (item: MailItem): Effect.Effect<void> =>
+      Effect.catchCause(Effect.suspend(() => handle(item)), (cause) =>
+        Effect.logError(`controller: handling ${item.kind === "message" ? item.message._tag : item.kind} failed`, cause),
+      )
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(mailbox), handleSafely)))
     // On shutdown, handle what is already in the mailbox (a worker's last Deregister, say) before stopping.
     yield* Effect.addFinalizer(() =>
       Effect.suspend(function flush(): Effect.Effect<void> {
         const next = Queue.takeUnsafe(mailbox)
-        return next === undefined || next._tag !== "Success" ? Effect.void : Effect.andThen(handle(next.value), Effect.suspend(flush))
+        return next === undefined || next._tag !== "Success" ? Effect.void : Effect.andThen(handleSafely(next.value), Effect.suspend(flush))
       }),
     )
     // Sweep often enough that staleness is noticed within a quarter of the stale window.
@@ -284,40 +313,81 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       Effect.repeat(Effect.sync(() => Queue.offerUnsafe(mailbox, { kind: "sweep" })), Schedule.spaced(sweepEveryMs)),
     )
 
+    /** A routable worker whose link is still open; one whose link just closed stops being routable at once. */
+    const pickOpen = (capability: string, range: string, except?: WorkerRecord): WorkerRecord | undefined => {
+      for (let tries = 0; tries < 4; tries++) {
+        let worker = router.pick(capability, range)
+        if (worker !== undefined && worker === except) worker = router.candidates(capability, range).find((w) => w.routable && w !== except)
+        if (worker === undefined || worker.connection.isOpen()) return worker
+        worker.routable = false
+      }
+      return undefined
+    }
+
     let system: RequestServer.RequestServer | undefined
-    const serve = (invoke: Invoke): Effect.Effect<Reply> => {
+    const relay = (invoke: Invoke): Effect.Effect<Reply> => {
       if (system !== undefined && invoke.capability.startsWith("crank.")) return system.serve(invoke)
-      const worker = router.pick(invoke.capability, invoke.range)
+      const worker = pickOpen(invoke.capability, invoke.range)
       if (worker === undefined) {
         return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", `no healthy worker serves ${invoke.capability}@${invoke.range}`)))
       }
-      return Effect.flatMap(callWithin(worker.connection, invoke), (reply) => retryElsewhere(invoke, worker, reply, 2))
+      const startedAt = performance.now()
+      return Effect.flatMap(callWithin(worker.connection, invoke), (reply) => retryElsewhere(invoke, worker, reply, 2, startedAt))
     }
 
     /**
-     * A reply that says the request never ran (`DRAINING`, `OVERLOADED`), or that the worker vanished while an
-     * idempotent request was in flight (`UNAVAILABLE`), is tried once more on another worker.
+     * A reply that says the request never ran (`DRAINING`, `OVERLOADED`, `NO_WORKER`), or that the worker vanished
+     * while an idempotent request was in flight (`UNAVAILABLE`), is tried on another worker, with what is left of
+     * the caller's deadline.
      */
-    const retryElsewhere = (invoke: Invoke, tried: WorkerRecord, reply: Reply, attemptsLeft: number): Effect.Effect<Reply> => {
+    const retryElsewhere = (invoke: Invoke, tried: WorkerRecord, reply: Reply, attemptsLeft: number, startedAt: number): Effect.Effect<Reply> => {
       if (reply._tag === "Result" || attemptsLeft === 0) return Effect.succeed(reply)
-      const safe =
-        reply.code === "DRAINING" ||
-        reply.code === "OVERLOADED" ||
-        (reply.code === "UNAVAILABLE" && tried.descriptors.some((d) => d.id === invoke.capability && d.idempotent))
-      if (!safe) return Effect.succeed(reply)
-      // Round-robin alone may hand back the worker that just failed (other requests moved the cursor meanwhile,
-      // and a dead link is only marked stale once the mailbox handles its close): skip it explicitly.
-      let next = router.pick(invoke.capability, invoke.range)
-      if (next === tried) next = router.candidates(invoke.capability, invoke.range).find((w) => w.routable && w !== tried)
+      const idempotent = tried.descriptors.some((d) => d.id === invoke.capability && d.idempotent)
+      if (!mayRetryElsewhere(reply.code, idempotent)) return Effect.succeed(reply)
+      const left = Math.floor(invoke.timeoutMs - (performance.now() - startedAt))
+      if (left <= 0) return Effect.succeed(reply)
+      // Round-robin alone may hand back the worker that just failed: skip it explicitly.
+      const next = pickOpen(invoke.capability, invoke.range, tried)
       if (next === undefined) return Effect.succeed(reply)
-      return Effect.flatMap(callWithin(next.connection, invoke), (again) => retryElsewhere(invoke, next, again, attemptsLeft - 1))
+      const again = { ...invoke, timeoutMs: left }
+      return Effect.flatMap(callWithin(next.connection, again), (answer) => retryElsewhere(invoke, next, answer, attemptsLeft - 1, startedAt))
     }
 
-    const accept = (connection: Connection): Handlers => ({
-      onMessage: (message) => Queue.offerUnsafe(mailbox, { kind: "message", connection, message }),
-      onClose: (info) => Queue.offerUnsafe(mailbox, { kind: "closed", connection, info }),
-      serve,
-    })
+    const accept = (connection: Connection): Handlers => {
+      // Control traffic is bounded per connection: a peer flooding frames is cut off, not queued without end.
+      let windowStart = 0
+      let inWindow = 0
+      // Ids are the caller's own: two callers may pick the same one, so relayed requests get a prefix that is
+      // unique per connection before they share a worker's link, and lose it on the way back.
+      const prefix = `${connection.id}/`
+      return {
+        onMessage: (message) => {
+          const now = Date.now()
+          if (now - windowStart >= 1_000) {
+            windowStart = now
+            inWindow = 0
+          }
+          if (++inWindow > defaults.maxControlMessagesPerSecond) {
+            if (inWindow === defaults.maxControlMessagesPerSecond + 1) {
+              Effect.runFork(refuse(connection, "BAD_FRAME", `more than ${defaults.maxControlMessagesPerSecond} control messages in a second`))
+            }
+            return
+          }
+          Queue.offerUnsafe(mailbox, { kind: "message", connection, message })
+        },
+        onClose: (info) => {
+          // Stop routing to it now; the mailbox records the lifecycle change in turn.
+          const record = byConnection.get(connection)
+          if (record !== undefined) record.routable = false
+          Queue.offerUnsafe(mailbox, { kind: "closed", connection, info })
+        },
+        serve: (invoke) =>
+          invoke.capability.startsWith("crank.")
+            ? relay(invoke)
+            : Effect.map(relay({ ...invoke, id: prefix + invoke.id }), (reply) => ({ ...reply, id: invoke.id })),
+      }
+    }
+    const serve = relay
 
     const listener = yield* options.transport.listen(options.address, accept)
     for (const extra of options.extraAddresses ?? []) yield* options.transport.listen(extra, accept)

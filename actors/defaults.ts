@@ -19,6 +19,8 @@ export const defaults = {
   /** Registration retry backoff: exponential from `initial`, capped at `max`, with jitter. */
   registerBackoffInitialMs: 100,
   registerBackoffMaxMs: 5_000,
+  /** Control messages (heartbeats, drains...) one connection may send the controller per second before it is cut off. */
+  maxControlMessagesPerSecond: 200,
   /** Transitions kept per worker for the dashboard's timeline. */
   transitionHistory: 20,
 } as const

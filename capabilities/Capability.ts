@@ -104,9 +104,13 @@ export const defineCapability = <I, O>(options: CapabilityOptions<I, O>): Capabi
 }
 
 /** The plain-data form of a capability: what a worker advertises and a catalog lists. */
+/** Checked on the wire too: a peer advertising `1.x` or `latest` is refused, never compared later. */
+const CapabilityId = Schema.String.check(Schema.makeFilter((id: string) => isCapabilityId(id) || `"${id}" is not a capability id (dotted lower-case segments)`))
+const SemverVersion = Schema.String.check(Schema.makeFilter((v: string) => semver.valid(v) === v || `"${v}" is not a semver version x.y.z`))
+
 export const CapabilityDescriptor = Schema.Struct({
-  id: Schema.String,
-  version: Schema.String,
+  id: CapabilityId,
+  version: SemverVersion,
   name: Schema.String,
   description: Schema.String,
   errors: Schema.Array(Schema.Struct({ code: Schema.String, description: Schema.String, retryable: Schema.Boolean })),

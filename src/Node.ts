@@ -10,7 +10,7 @@
 import { Effect, Ref, Scope } from "effect"
 import * as Client from "../actors/Client.ts"
 import * as Controller from "../actors/Controller.ts"
-import type { Timings } from "../actors/defaults.ts"
+import { defaults, type Timings } from "../actors/defaults.ts"
 import type { Implementation } from "../actors/Implementation.ts"
 import * as Worker from "../actors/Worker.ts"
 import type { Transport, TransportError } from "../transports/Transport.ts"
@@ -109,6 +109,8 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
         children.push({
           id: childId,
           restart: "transient",
+          // The supervisor must wait out the worker's drain, not cut it off at its default 5 s.
+          shutdown: (options.workerOptions?.drainDeadlineMs ?? defaults.drainDeadlineMs) + 5_000,
           start: Effect.gen(function* () {
             const worker = yield* Worker.start(entry.definition, {
               transport: options.transport,
