@@ -12,7 +12,7 @@
  */
 import { Cause, Effect, Exit, Schema } from "effect"
 import { compareVersionsDescending, satisfies } from "../capabilities/CapabilityRef.ts"
-import { crankError, isCrankError, reservedCodes, type CrankError } from "../capabilities/CrankError.ts"
+import { crankError, isCrankError, messageOf, reservedCodes, type CrankError } from "../capabilities/CrankError.ts"
 import { type CapabilityStats, failureOf, type Invoke, latencyBoundariesMs, type Reply } from "../transports/Envelope.ts"
 import type { HandlerContext, Implementation } from "./Implementation.ts"
 
@@ -63,7 +63,6 @@ class Stats {
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
-const messageOf = (u: unknown): string => (u instanceof Error ? u.message : String(u))
 
 export interface RequestServer {
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>

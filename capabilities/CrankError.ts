@@ -83,3 +83,6 @@ export const reservedCodes: ReadonlySet<string> = new Set([...neverRanCodes, "UN
  */
 export const mayRetryElsewhere = (code: string, idempotent: boolean): boolean =>
   neverRanCodes.has(code) || (code === "UNAVAILABLE" && idempotent)
+
+/** The message of anything thrown or failed with: an `Error`'s message, or the value as text. */
+export const messageOf = (u: unknown): string => (u instanceof Error ? u.message : String(u))

@@ -27,6 +27,7 @@ import type { Duplex } from "node:stream"
 import type { SecureContextOptions } from "node:tls"
 import { Effect } from "effect"
 import WebSocket, { WebSocketServer } from "ws"
+import { messageOf } from "../capabilities/CrankError.ts"
 import { Keepalive } from "./keepalive.ts"
 import { limitsWith, type WebSocketLimits } from "./limits.ts"
 import { CloseCodes, type Connection, type Handlers, type Listener, type Transport, TransportError } from "./Transport.ts"
@@ -89,7 +90,6 @@ const parseAddress = (address: string): ParsedAddress | TransportError => {
 
 function ignore(): void {}
 
-const messageOf = (u: unknown): string => (u instanceof Error ? u.message : String(u))
 
 const urlHostOf = (ip: string | undefined): string => (ip === undefined ? "unknown" : ip.includes(":") ? `[${ip}]` : ip)
 

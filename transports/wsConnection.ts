@@ -18,7 +18,7 @@
 import { isUtf8 } from "node:buffer"
 import { Effect, Exit, type Fiber } from "effect"
 import WebSocket from "ws"
-import { crankError, type CrankError } from "../capabilities/CrankError.ts"
+import { crankError, messageOf, type CrankError } from "../capabilities/CrankError.ts"
 import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"
 import { badFrameReply, cancelFrame, decodeFrame, encodeFrame } from "./frameCodec.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"
@@ -90,7 +90,6 @@ const describeCloseCode = (code: number): string => {
   }
 }
 
-const messageOf = (u: unknown): string => (u instanceof Error ? u.message : String(u))
 
 /** One WebSocket connection, either side. */
 export class WsConnection implements Connection {
