@@ -209,6 +209,7 @@ export const start = (
         }),
       )
       connection = link
+      failedAttempts = 0
       lifecycle.send({ type: "REGISTERED" })
       if (draining !== undefined) {
         // A drain began while we were (re)connecting: tell the controller at once.
@@ -232,6 +233,7 @@ export const start = (
       return yield* Effect.fail(new Disconnected(info, true))
     })
 
+    let failedAttempts = 0
     const backoff = Schedule.min([Schedule.exponential(initialMs), Schedule.spaced(maxMs)]).pipe(Schedule.jittered)
     // Attempts back off until one registers; when that registered link drops, the loop starts over from the
     // first step (after one initial delay), so a worker that has reconnected a few times in its life does not
@@ -242,7 +244,10 @@ export const start = (
           ? Effect.logInfo(`worker ${workerId}: connection closed (${error.info.code} ${error.info.reason}); reconnecting`)
           : error._tag === "CrankError" && error.code === "UNAUTHORIZED"
             ? Effect.logWarning(`worker ${workerId}: the controller refused it (${error.message}); retrying`)
-            : Effect.logDebug(`worker ${workerId}: registration failed: ${error.message}; retrying`),
+            : // The first failure and every tenth after it are worth a line: a worker waiting for its controller says so.
+              (++failedAttempts % 10 === 1 ? Effect.logInfo : Effect.logDebug)(
+                `worker ${workerId}: cannot register with ${options.controller} yet (${error.message}); retrying with backoff`,
+              ),
       ),
       Effect.retry({ schedule: backoff, while: (error) => !(error._tag === "Disconnected" && error.registered) }),
     )
