@@ -17,7 +17,7 @@
 import type { WorkerView } from "../../actors/Controller.ts"
 import { lifecycleStates } from "../../actors/workerLifecycle.ts"
 import type { CapabilityStats } from "../../transports/Envelope.ts"
-import { family, histogramSamples, type Sample } from "./prometheusText.ts"
+import { family, type Sample, statsSamples } from "./prometheusText.ts"
 
 /** What the metrics are computed from: a subset of the controller's `WorkerView`, so tests can hand-write it. */
 export type MetricsWorker = Pick<WorkerView, "id" | "state" | "inFlight" | "lastHeartbeatAt" | "stats">
@@ -133,11 +133,9 @@ export const controllerMetrics = (input: ControllerMetricsInput): string => {
   const requests: Array<Sample> = []
   const durations: Array<Sample> = []
   for (const stats of totals) {
-    const labels = { capability: stats.capability, version: stats.version }
-    for (const outcome of Object.keys(stats.outcomes).sort()) {
-      requests.push({ labels: { ...labels, outcome }, value: stats.outcomes[outcome]! })
-    }
-    durations.push(...histogramSamples(labels, stats.latencyBuckets, stats.latencySumMs))
+    const samples = statsSamples(stats)
+    requests.push(...samples.requests)
+    durations.push(...samples.durations)
   }
 
   return [

@@ -6,7 +6,7 @@
  *
  * `promtool check metrics` accepts what this writes (tests/unit/metrics.test.ts runs it).
  */
-import { latencyBoundariesMs } from "../../transports/Envelope.ts"
+import { type CapabilityStats, latencyBoundariesMs } from "../../transports/Envelope.ts"
 
 export const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -73,4 +73,19 @@ export const histogramSamples = (labels: Labels, buckets: ReadonlyArray<number>,
   samples.push({ suffix: "_sum", labels, value: sumMs / 1_000 })
   samples.push({ suffix: "_count", labels, value: cumulative })
   return samples
+}
+
+/**
+ * The `crank_requests_total` and `crank_request_duration_seconds` samples of one capability version's stats,
+ * with `labels` (a worker, say) before the capability's own.
+ */
+export const statsSamples = (
+  stats: CapabilityStats,
+  labels: Labels = {},
+): { readonly requests: Array<Sample>; readonly durations: Array<Sample> } => {
+  const own = { ...labels, capability: stats.capability, version: stats.version }
+  return {
+    requests: Object.keys(stats.outcomes).sort().map((outcome) => ({ labels: { ...own, outcome }, value: stats.outcomes[outcome]! })),
+    durations: histogramSamples(own, stats.latencyBuckets, stats.latencySumMs),
+  }
 }

@@ -15,7 +15,7 @@
  */
 import { lifecycleStates } from "../../actors/workerLifecycle.ts"
 import type { CapabilityStats } from "../../transports/Envelope.ts"
-import { family, histogramSamples, type Sample } from "./prometheusText.ts"
+import { family, type Sample, statsSamples } from "./prometheusText.ts"
 
 export interface WorkerMetricsEntry {
   readonly id: string
@@ -32,9 +32,9 @@ export const workerMetrics = (workers: ReadonlyArray<WorkerMetricsEntry>): strin
   const durations: Array<Sample> = []
   for (const worker of sorted) {
     for (const stats of worker.stats) {
-      const labels = { worker: worker.id, capability: stats.capability, version: stats.version }
-      for (const outcome of Object.keys(stats.outcomes).sort()) requests.push({ labels: { ...labels, outcome }, value: stats.outcomes[outcome]! })
-      durations.push(...histogramSamples(labels, stats.latencyBuckets, stats.latencySumMs))
+      const samples = statsSamples(stats, { worker: worker.id })
+      requests.push(...samples.requests)
+      durations.push(...samples.durations)
     }
   }
   return [
