@@ -12,13 +12,14 @@ import { Effect, type Scope } from "effect"
 import * as Client from "../actors/Client.ts"
 import { awaitWorkers } from "../actors/Controller.ts"
 import type { Timings } from "../actors/defaults.ts"
+import type { WorkerDefinition } from "../actors/Worker.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import * as MemoryTransport from "../transports/MemoryTransport.ts"
 import * as Node from "./Node.ts"
 import type { SupervisorError } from "./Supervisor.ts"
 
 export interface MeshOptions {
-  readonly workers: ReadonlyArray<Node.NodeOptions["workers"] extends ReadonlyArray<infer W> | undefined ? W : never>
+  readonly workers: ReadonlyArray<WorkerDefinition | Node.WorkerPlacement>
   readonly timings?: Partial<Timings>
   /** Default request deadline of the mesh's client. */
   readonly timeoutMs?: number
