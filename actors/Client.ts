@@ -6,16 +6,20 @@
  * declares). Given a capability object the client validates input before sending (a bad input never leaves the
  * process) and decodes the output; given a string ref (`"hello.greet@^1"`, as the CLI does) it sends the input
  * as is and the worker validates it.
+ *
+ * Requests go straight to a worker from the routing table (`DirectRoutes.ts`) or through the controller
+ * (`ControllerLink.ts`, one connection shared by every caller and redialled on demand). `timeoutMs` is the whole
+ * request's budget: a dial, and a second attempt elsewhere, spend from it rather than starting afresh.
  */
 import { Cause, Effect, Exit, Schema, Scope } from "effect"
 import { type Capability, type InputOf, type OutputOf } from "../capabilities/Capability.ts"
-import { parseRef } from "../capabilities/CapabilityRef.ts"
-import { CrankError, crankError } from "../capabilities/CrankError.ts"
-import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
-import type { Connection, Transport, TransportError } from "../transports/Transport.ts"
+import { type CapabilityRef, parseRef } from "../capabilities/CapabilityRef.ts"
+import { CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
+import type { Invoke, Reply } from "../transports/Envelope.ts"
+import type { Transport, TransportError } from "../transports/Transport.ts"
 import { CrankRoutes } from "../capabilities/crank.ts"
 import { defaults } from "./defaults.ts"
-import { callWithin } from "./callWithin.ts"
+import * as ControllerLink from "./ControllerLink.ts"
 import * as DirectRoutes from "./DirectRoutes.ts"
 
 export interface InvokeOptions {
@@ -46,48 +50,84 @@ export interface ClientOptions {
   readonly direct?: boolean | { readonly refreshMs: number }
 }
 
-const messageOf = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause)
-  return error instanceof Error ? error.message : String(error)
+const messageOfCause = (cause: Cause.Cause<unknown>): string => messageOf(Cause.squash(cause))
+
+/** A reply as the caller sees it: the output, or the failure as a `CrankError`. */
+const answerOf = (reply: Reply): Effect.Effect<unknown, CrankError> =>
+  reply._tag === "Result" ? Effect.succeed(reply.output) : Effect.fail(new CrankError({ code: reply.code, message: reply.message, retriable: reply.retriable }))
+
+/**
+ * What the client needs of a capability object, built once per object and kept as long as the object lives:
+ * its Schema encoder and decoder, its default range, and the function that turns a reply into the caller's
+ * answer (so a call allocates no closure for it). Measured on hello.greet: building and running the codecs
+ * 0.25 µs a call, running cached ones 0.19 µs.
+ */
+interface Codec {
+  readonly range: string
+  readonly encodeInput: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly answer: (reply: Reply) => Effect.Effect<unknown, CrankError>
+}
+
+const codecs = new WeakMap<Capability, Codec>()
+
+const codecOf = (capability: Capability): Codec => {
+  let codec = codecs.get(capability)
+  if (codec === undefined) {
+    const decodeOutput = Schema.decodeUnknownExit(capability.output)
+    codec = {
+      range: `^${capability.version}`,
+      encodeInput: Schema.encodeUnknownExit(capability.input),
+      answer: (reply) => {
+        if (reply._tag === "Failure") return answerOf(reply)
+        const output = decodeOutput(reply.output)
+        return Exit.isSuccess(output)
+          ? Effect.succeed(output.value)
+          : Effect.fail(crankError("INVALID_OUTPUT", `${capability.id} answered with output that fails its schema: ${messageOfCause(output.cause)}`))
+      },
+    }
+    codecs.set(capability, codec)
+  }
+  return codec
+}
+
+/**
+ * Parsed string refs (`"hello.greet@^1"`, as the CLI and tools pass them): parsing checks the semver range and
+ * cost ≈ 0.57 µs a call, a sixth of a whole in-process call. Bounded, because refs come from callers: past the
+ * bound the cache starts again. Bad refs are not kept.
+ */
+const parsedRefs = new Map<string, CapabilityRef>()
+const maxParsedRefs = 1_024
+
+const refOf = (text: string): CapabilityRef | CrankError => {
+  const cached = parsedRefs.get(text)
+  if (cached !== undefined) return cached
+  const ref = parseRef(text)
+  if (ref instanceof CrankError) return ref
+  if (parsedRefs.size >= maxParsedRefs) parsedRefs.clear()
+  parsedRefs.set(text, ref)
+  return ref
 }
 
 let clients = 0
 
-/** Connects a client to the controller at `options.controller`. The connection closes with the scope. */
+/**
+ * Connects a client to the controller at `options.controller`; fails with the `TransportError` if it cannot be
+ * reached now (later drops are redialled on demand). The connections close with the scope.
+ *
+ * @example
+ * ```ts
+ * const client = yield* Client.make({ transport, controller: "ws://127.0.0.1:7070" })
+ * const { greeting } = yield* client.invoke(HelloGreet, { message: "hi" }, { timeoutMs: 500 })
+ * ```
+ */
 export const make = (options: ClientOptions): Effect.Effect<Client, TransportError, Scope.Scope> =>
   Effect.gen(function* () {
-    const scope = yield* Effect.scope
     const clientId = options.clientId ?? `c${(++clients).toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
     const defaultTimeoutMs = options.timeoutMs ?? defaults.requestTimeoutMs
     let sequence = 0
-    let connection: Connection | undefined
-    let connectionScope: Scope.Closeable | undefined
+    let tables = 0
 
-    const connect = Effect.gen(function* () {
-      if (connectionScope !== undefined) yield* Scope.close(connectionScope, Exit.void)
-      connectionScope = yield* Scope.fork(scope)
-      connection = yield* options.transport
-        .connect(options.controller, () => ({
-          onMessage: () => {},
-          onClose: () => {},
-          serve: (invoke) => Effect.succeed({ _tag: "Failure", id: invoke.id, code: "NO_WORKER", message: "clients serve nothing", retriable: false }),
-        }))
-        .pipe(Scope.provide(connectionScope))
-      return connection
-    })
-    yield* connect
-
-    const link: Effect.Effect<Connection, CrankError> = Effect.suspend(() =>
-      connection !== undefined && connection.isOpen()
-        ? Effect.succeed(connection)
-        : connect.pipe(Effect.mapError((e) => crankError("UNAVAILABLE", `cannot reach the controller: ${e.message}`))),
-    )
-
-    const relay = (invoke: Invoke): Effect.Effect<Reply> =>
-      Effect.matchEffect(link, {
-        onFailure: (error) => Effect.succeed<Reply>(failureOf(invoke.id, error)),
-        onSuccess: (conn) => callWithin(conn, invoke),
-      })
+    const link = yield* ControllerLink.make({ transport: options.transport, address: options.controller })
 
     const directOption = options.direct ?? true
     const direct = directOption === false
@@ -95,47 +135,40 @@ export const make = (options: ClientOptions): Effect.Effect<Client, TransportErr
       : yield* DirectRoutes.make({
           transport: options.transport,
           refreshMs: directOption === true ? 1_000 : directOption.refreshMs,
-          relay,
+          relay: link.call,
           fetch: Effect.flatMap<Reply, never, never, DirectRoutes.RouteTable, unknown, never>(
-            relay({ _tag: "Invoke", id: `${clientId}-routes`, capability: CrankRoutes.id, range: `^${CrankRoutes.version}`, input: {}, timeoutMs: 5_000 }),
+            Effect.suspend(() =>
+              link.call({ _tag: "Invoke", id: `${clientId}-routes-${++tables}`, capability: CrankRoutes.id, range: `^${CrankRoutes.version}`, input: {}, timeoutMs: 5_000 }),
+            ),
             (reply) => (reply._tag === "Result" ? Schema.decodeUnknownEffect(CrankRoutes.output)(reply.output) : Effect.fail(reply)),
           ),
         })
 
-    const call = (invoke: Invoke): Effect.Effect<Reply> => direct?.call(invoke) ?? relay(invoke)
+    const call = direct === undefined ? link.call : direct.call
 
     const invoke = (target: Capability | string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CrankError> => {
       let id: string
       let range: string
       let payload = input
-      let decodeOutput: ((u: unknown) => Exit.Exit<unknown, Schema.SchemaError>) | undefined
+      let answer: (reply: Reply) => Effect.Effect<unknown, CrankError>
       if (typeof target === "string") {
-        const ref = parseRef(target)
+        const ref = refOf(target)
         if (ref instanceof CrankError) return Effect.fail(ref)
         id = ref.id
         range = invokeOptions?.range ?? ref.range
+        answer = answerOf
       } else {
+        const codec = codecOf(target)
         id = target.id
-        range = invokeOptions?.range ?? `^${target.version}`
-        const encoded = Schema.encodeUnknownExit(target.input)(input)
-        if (Exit.isFailure(encoded)) return Effect.fail(crankError("INVALID_INPUT", messageOf(encoded.cause)))
+        range = invokeOptions?.range ?? codec.range
+        const encoded = codec.encodeInput(input)
+        if (Exit.isFailure(encoded)) return Effect.fail(crankError("INVALID_INPUT", messageOfCause(encoded.cause)))
         payload = encoded.value
-        decodeOutput = Schema.decodeUnknownExit(target.output)
+        answer = codec.answer
       }
       const timeoutMs = invokeOptions?.timeoutMs ?? defaultTimeoutMs
       const request: Invoke = { _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs }
-      return call(request).pipe(
-        Effect.flatMap((reply) => {
-          if (reply._tag === "Failure") {
-            return Effect.fail(new CrankError({ code: reply.code, message: reply.message, retriable: reply.retriable }))
-          }
-          if (decodeOutput === undefined) return Effect.succeed(reply.output)
-          const output = decodeOutput(reply.output)
-          return Exit.isSuccess(output)
-            ? Effect.succeed(output.value)
-            : Effect.fail(crankError("INVALID_OUTPUT", `${id} answered with output that fails its schema: ${messageOf(output.cause)}`))
-        }),
-      )
+      return Effect.flatMap(call(request), answer)
     }
 
     return { invoke: invoke as Client["invoke"], call } satisfies Client
