@@ -167,8 +167,11 @@ export const make = (options: ClientOptions): Effect.Effect<Client, TransportErr
         answer = codec.answer
       }
       const timeoutMs = invokeOptions?.timeoutMs ?? defaultTimeoutMs
-      const request: Invoke = { _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs }
-      return Effect.flatMap(call(request), answer)
+      // The id is taken when the effect runs, not when it is built: running one invoke effect twice (a retry,
+      // two fibers) must send two requests, never one id twice.
+      return Effect.suspend(() =>
+        Effect.flatMap(call({ _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs }), answer),
+      )
     }
 
     return { invoke: invoke as Client["invoke"], call } satisfies Client

@@ -2,7 +2,7 @@
  * The client against a fake controller on the in-memory transport: what one `invoke` costs in work the client
  * could have done once (Schema codecs, ref parsing), and what it sends.
  */
-import { Effect, Schema, type Scope } from "effect"
+import { Effect, Exit, Schema, Scope } from "effect"
 import { describe, expect, it, vi } from "vitest"
 import * as Client from "../../actors/Client.ts"
 import { defaults } from "../../actors/defaults.ts"
@@ -93,4 +93,29 @@ describe("Client", () => {
       }),
     ),
   )
+})
+
+describe("request ids", () => {
+  it("gives each run of one invoke effect its own id", async () => {
+    const transport = MemoryTransport.make()
+    const seen: Array<string> = []
+    const scope = Effect.runSync(Scope.make())
+    try {
+      await Effect.runPromise(
+        transport
+          .listen("memory://controller", () => ({
+            onMessage: () => {},
+            onClose: () => {},
+            serve: (invoke) => Effect.sync(() => (seen.push(invoke.id), { _tag: "Result" as const, id: invoke.id, output: 1 })),
+          }))
+          .pipe(Scope.provide(scope)),
+      )
+      const client = await Effect.runPromise(Client.make({ transport, controller: "memory://controller", direct: false }).pipe(Scope.provide(scope)))
+      const once = client.invoke("demo.x", {})
+      await Effect.runPromise(Effect.all([once, once, once], { concurrency: "unbounded" }))
+      expect(new Set(seen).size).toBe(3)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
 })
