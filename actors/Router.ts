@@ -23,7 +23,9 @@ interface VersionGroup<W> {
 
 export class Router<W extends Routable> {
   private readonly byCapability = new Map<string, Array<VersionGroup<W>>>()
-  private readonly resolved = new Map<string, ReadonlyArray<VersionGroup<W>>>()
+  /** Capability id → range → the groups that satisfy it: nested, so the hot path builds no key string. */
+  private readonly resolved = new Map<string, Map<string, ReadonlyArray<VersionGroup<W>>>>()
+  private resolvedCount = 0
 
   add(worker: W): void {
     for (const capability of worker.capabilities) {
@@ -36,7 +38,7 @@ export class Router<W extends Routable> {
       }
       if (!group.members.includes(worker)) group.members.push(worker)
     }
-    this.resolved.clear()
+    this.clearResolved()
   }
 
   remove(worker: W): void {
@@ -51,7 +53,7 @@ export class Router<W extends Routable> {
       }
       if (groups.length === 0) this.byCapability.delete(capability.id)
     }
-    this.resolved.clear()
+    this.clearResolved()
   }
 
   /** A routable worker for `capabilityId@range`, or `undefined` when none can serve. */
@@ -79,14 +81,24 @@ export class Router<W extends Routable> {
   }
 
   private groupsFor(capabilityId: string, range: string): ReadonlyArray<VersionGroup<W>> {
-    const key = `${capabilityId}@${range}`
-    let groups = this.resolved.get(key)
+    let byRange = this.resolved.get(capabilityId)
+    let groups = byRange?.get(range)
     if (groups === undefined) {
       // Ranges come from callers: bound the cache so arbitrary ranges cannot grow it without limit.
-      if (this.resolved.size >= 1_024) this.resolved.clear()
+      if (this.resolvedCount >= 1_024) {
+        this.clearResolved()
+        byRange = undefined
+      }
       groups = (this.byCapability.get(capabilityId) ?? []).filter((g) => satisfies(g.version, range))
-      this.resolved.set(key, groups)
+      if (byRange === undefined) this.resolved.set(capabilityId, (byRange = new Map()))
+      byRange.set(range, groups)
+      this.resolvedCount++
     }
     return groups
+  }
+
+  private clearResolved(): void {
+    this.resolved.clear()
+    this.resolvedCount = 0
   }
 }
