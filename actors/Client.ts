@@ -57,12 +57,12 @@ const answerOf = (reply: Reply): Effect.Effect<unknown, CrankError> =>
   reply._tag === "Result" ? Effect.succeed(reply.output) : Effect.fail(new CrankError({ code: reply.code, message: reply.message, retriable: reply.retriable }))
 
 /**
- * What the client needs of a capability object, built once per object and kept as long as the object lives:
+ * What a caller needs of a capability object (the client here, the test kit too), built once per object and kept as long as the object lives:
  * its Schema encoder and decoder, its default range, and the function that turns a reply into the caller's
  * answer (so a call allocates no closure for it). Measured on hello.greet: building and running the codecs
  * 0.25 µs a call, running cached ones 0.19 µs.
  */
-interface Codec {
+export interface Codec {
   readonly range: string
   readonly encodeInput: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
   readonly answer: (reply: Reply) => Effect.Effect<unknown, CrankError>
@@ -70,7 +70,7 @@ interface Codec {
 
 const codecs = new WeakMap<Capability, Codec>()
 
-const codecOf = (capability: Capability): Codec => {
+export const codecOf = (capability: Capability): Codec => {
   let codec = codecs.get(capability)
   if (codec === undefined) {
     const decodeOutput = Schema.decodeUnknownExit(capability.output)

@@ -24,7 +24,7 @@ import {
   type Reply,
 } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Transport, type TransportError } from "../transports/Transport.ts"
-import { callWithin } from "./callWithin.ts"
+import { callWithin, remainingOf } from "./callWithin.ts"
 import { defaults, type Timings } from "./defaults.ts"
 import type { Implementation } from "./Implementation.ts"
 import * as RequestServer from "./RequestServer.ts"
@@ -344,12 +344,11 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       if (reply._tag === "Result" || attemptsLeft === 0) return Effect.succeed(reply)
       const idempotent = tried.descriptors.some((d) => d.id === invoke.capability && d.idempotent)
       if (!mayRetryElsewhere(reply.code, idempotent)) return Effect.succeed(reply)
-      const left = Math.floor(invoke.timeoutMs - (performance.now() - startedAt))
-      if (left <= 0) return Effect.succeed(reply)
+      const again = remainingOf(invoke, startedAt, performance.now())
+      if (again === undefined) return Effect.succeed(reply)
       // Round-robin alone may hand back the worker that just failed: skip it explicitly.
       const next = pickOpen(invoke.capability, invoke.range, tried)
       if (next === undefined) return Effect.succeed(reply)
-      const again = { ...invoke, timeoutMs: left }
       return Effect.flatMap(callWithin(next.connection, again), (answer) => retryElsewhere(invoke, next, answer, attemptsLeft - 1, startedAt))
     }
 

@@ -295,11 +295,3 @@ export const start = (
       stopped: Effect.asVoid(Fiber.join(loop)),
     } satisfies RunningWorker
   })
-
-/**
- * Runs a worker until it stops: the form a supervisor child takes. Completes when the worker has drained
- * and stopped (a transient child is then not restarted).
- */
-export const run = (definition: WorkerDefinition, options: WorkerOptions): Effect.Effect<void, TransportError, Scope.Scope> =>
-  Effect.flatMap(start(definition, options), (worker) => worker.stopped)
-

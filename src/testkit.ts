@@ -13,9 +13,10 @@
  * const mesh = await startTestMesh([helloWorker]); await mesh.invoke(HelloGreet, { message: "hi" }); await mesh.stop()
  * ```
  */
-import { Effect, Schema } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
-import { CrankError, crankError } from "../capabilities/CrankError.ts"
+import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
+import { codecOf } from "../actors/Client.ts"
 import * as RequestServer from "../actors/RequestServer.ts"
 import type { WorkerDefinition } from "../actors/Worker.ts"
 import type { MeshOptions } from "./Mesh.ts"
@@ -34,22 +35,21 @@ export const callHandlerEffect = <C extends Capability>(
   options?: { readonly timeoutMs?: number; readonly range?: string },
 ): Effect.Effect<OutputOf<C>, CrankError> => {
   const server = RequestServer.make({ workerId: `test-${worker.name}`, implementations: worker.implementations, maxInFlight: Number.MAX_SAFE_INTEGER })
+  // The caller's half of the path is the client's own: input encoded, reply turned into output or CrankError.
+  const codec = codecOf(capability)
+  const encoded = codec.encodeInput(input)
+  if (Exit.isFailure(encoded)) return Effect.fail(crankError("INVALID_INPUT", messageOf(Cause.squash(encoded.cause))))
   return Effect.flatMap(
     server.serve({
       _tag: "Invoke",
       id: `test-${++requests}`,
       capability: capability.id,
       range: options?.range ?? capability.version,
-      input,
+      input: encoded.value,
       timeoutMs: options?.timeoutMs ?? 5_000,
     }),
-    (reply) =>
-      reply._tag === "Result"
-        ? Schema.decodeUnknownEffect(capability.output)(reply.output).pipe(
-            Effect.mapError((e) => crankError("INVALID_OUTPUT", e.message)),
-          ) as Effect.Effect<OutputOf<C>, CrankError>
-        : Effect.fail(new CrankError({ code: reply.code, message: reply.message, retriable: reply.retriable })),
-  )
+    codec.answer,
+  ) as Effect.Effect<OutputOf<C>, CrankError>
 }
 
 /** `callHandlerEffect` as a Promise: resolves with the output, rejects with a `CrankError`. */
