@@ -46,9 +46,6 @@ export * as Mesh from "./Mesh.ts"
 export { startMesh } from "./promise.ts"
 export type { PromiseMesh } from "./promise.ts"
 
-// Testing workers.
-export { callHandler, callHandlerEffect, startTestMesh, testTimings } from "./testkit.ts"
-
 // Diagrams of the lifecycle machine.
 export { diagram } from "./diagram/index.ts"
 export type { DiagramFormat } from "./diagram/index.ts"

@@ -30,7 +30,10 @@ export class UsageError extends Error {
 
 export type Options = ParseArgsConfig["options"] & {}
 
-export const parse = <const O extends Options>(argv: ReadonlyArray<string>, options: O) => {
+/** What `parse` returns: the flags' values by name, and the positional arguments. */
+export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>
+
+export const parse = <const O extends Options>(argv: ReadonlyArray<string>, options: O): Parsed<O> => {
   try {
     return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
   } catch (error) {

@@ -4,7 +4,7 @@
  * Every URL carries a bracketed literal, which is where IPv6 support usually breaks.
  */
 import { describe, expect, it } from "vitest"
-import { HelloGreet } from "../../capabilities/hello.ts"
+import { HelloGreet } from "../../examples/hello/capability.ts"
 import { useMeshClients } from "../support/meshClient.ts"
 import { freePort, until, useProcesses } from "../support/processes.ts"
 

@@ -8,7 +8,7 @@
  */
 import { Exit } from "effect"
 import { describe, expect, it } from "vitest"
-import { HelloGreet } from "../../capabilities/hello.ts"
+import { HelloGreet } from "../../examples/hello/capability.ts"
 import { useMeshClients, type MeshClient } from "../support/meshClient.ts"
 import { type CrankProcess, freePort, until, useProcesses } from "../support/processes.ts"
 import { TestSlow } from "../support/slowWorker.ts"

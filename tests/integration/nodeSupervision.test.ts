@@ -1,7 +1,7 @@
 import { Effect, Exit, Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { awaitWorkers } from "../../actors/Controller.ts"
-import { HelloGreet } from "../../capabilities/hello.ts"
+import { HelloGreet } from "../../examples/hello/capability.ts"
 import hello from "../../examples/hello/index.ts"
 import * as Client from "../../actors/Client.ts"
 import * as Node from "../../src/Node.ts"

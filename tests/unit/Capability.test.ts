@@ -11,7 +11,7 @@ import {
   keyOf,
   type OutputOf,
 } from "../../capabilities/Capability.ts"
-import { type GreetInput, type GreetOutput, HelloGreet } from "../../capabilities/hello.ts"
+import { type GreetInput, type GreetOutput, HelloGreet } from "../../examples/hello/capability.ts"
 
 const base = {
   id: "demo.echo",

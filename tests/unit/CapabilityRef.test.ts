@@ -7,7 +7,7 @@ import {
   satisfies,
 } from "../../capabilities/CapabilityRef.ts"
 import { CrankError } from "../../capabilities/CrankError.ts"
-import { HelloGreet } from "../../capabilities/hello.ts"
+import { HelloGreet } from "../../examples/hello/capability.ts"
 
 const expectInvalid = (text: string, mentions: string) => {
   const parsed = parseRef(text)

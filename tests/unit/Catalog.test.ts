@@ -2,7 +2,7 @@ import { Schema } from "effect"
 import { describe as group, expect, it } from "vitest"
 import { defineCapability, describe } from "../../capabilities/Capability.ts"
 import { catalogOf } from "../../capabilities/Catalog.ts"
-import { HelloGreet } from "../../capabilities/hello.ts"
+import { HelloGreet } from "../../examples/hello/capability.ts"
 
 const version = (v: string) => describe(defineCapability({ id: "hello.greet", version: v, input: Schema.String, output: Schema.String }))
 const other = describe(defineCapability({ id: "email.send", version: "2.0.0", input: Schema.String, output: Schema.String }))

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { awaitWorkers } from "../../../actors/Controller.ts"
 import { crankError } from "../../../capabilities/CrankError.ts"
-import { HelloGreet } from "../../../capabilities/hello.ts"
+import { HelloGreet } from "../../../examples/hello/capability.ts"
 import helloWorker from "../../../examples/hello/index.ts"
 import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"

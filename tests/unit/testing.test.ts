@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { defineWorker, implement, CrankError, callHandler, startTestMesh, startMesh } from "../../src/index.ts"
-import { HelloGreet } from "../../capabilities/hello.ts"
+import { CrankError, defineWorker, implement, startMesh } from "crank-mesh"
+import { callHandler, startTestMesh } from "crank-mesh/testing"
+import { HelloGreet } from "../../examples/hello/capability.ts"
 import hello from "../../examples/hello/index.ts"
 
 describe("the test kit", () => {

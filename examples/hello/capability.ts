@@ -1,8 +1,8 @@
 /**
  * `hello.greet@1.0.0`: the mesh's first capability and the shape every other one follows.
  */
+import { defineCapability } from "crank-mesh"
 import { Schema } from "effect"
-import { defineCapability } from "./Capability.ts"
 
 export const GreetInput = Schema.Struct({
   message: Schema.String,
