@@ -1,18 +1,18 @@
 /**
- * Debian's Chromium for the browser tests, driven by playwright-core: never a downloaded browser.
+ * The Chromium inside the `@sparticuz/chromium` npm package (a devDependency), driven headless by playwright-core.
  *
- * When `/usr/bin/chromium` is missing, a root process installs it with apt-get (as .ci/run does); anyone else gets
- * a failure naming the exact command to run. Launch flags keep it headless, quiet and off the network.
+ * Always this one, on every machine: never a system Chromium (`/usr/bin/chromium`), never apt-get, never a
+ * download. `executablePath()` extracts the packaged binary to the temp directory the first time (about 2 s) and
+ * reuses it after that, so `npm ci` is all the browser tests need.
+ *
+ * The package's own `chromium.args` are for AWS Lambda (they include --disable-web-security and --single-process);
+ * these are a minimal, safe list instead: headless, quiet, off the network.
  */
-import { execFileSync } from "node:child_process"
-import { existsSync } from "node:fs"
+import sparticuz from "@sparticuz/chromium"
 import { chromium, type Browser } from "playwright-core"
 
-export const chromiumPath = "/usr/bin/chromium"
-
-export const installChromium = "sudo apt-get update && sudo apt-get install -y chromium"
-
 export const chromiumArgs = [
+  // The tests may run as root (CI containers), where Chromium's sandbox cannot start.
   "--no-sandbox",
   "--disable-gpu",
   "--disable-background-networking",
@@ -21,18 +21,8 @@ export const chromiumArgs = [
   "--no-first-run",
 ] as const
 
-/** The path of Chromium, installing it first when this process is root. Throws, with the command, otherwise. */
-export const ensureChromium = (): string => {
-  if (existsSync(chromiumPath)) return chromiumPath
-  if (process.getuid?.() !== 0) {
-    throw new Error(`Chromium is not installed at ${chromiumPath}. Install it (as root): ${installChromium}`)
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
-  execFileSync("apt-get", ["update"], { stdio: "inherit", env, timeout: 300_000 })
-  execFileSync("apt-get", ["install", "-y", "chromium"], { stdio: "inherit", env, timeout: 600_000 })
-  if (!existsSync(chromiumPath)) throw new Error(`apt-get install chromium did not provide ${chromiumPath}; run: ${installChromium}`)
-  return chromiumPath
-}
+/** The packaged Chromium's path, extracting it on first use. */
+export const chromiumPath = (): Promise<string> => sparticuz.executablePath()
 
-export const launchChromium = (): Promise<Browser> =>
-  chromium.launch({ executablePath: ensureChromium(), headless: true, args: [...chromiumArgs] })
+export const launchChromium = async (): Promise<Browser> =>
+  chromium.launch({ executablePath: await chromiumPath(), headless: true, args: [...chromiumArgs] })

@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
+import { Resvg } from "@resvg/resvg-js"
 import { describe, expect, it } from "vitest"
 import { and, createMachine, not, setup, stateIn, type AnyStateMachine } from "xstate"
 import { workerLifecycle } from "../../actors/workerLifecycle.ts"
@@ -175,16 +175,16 @@ describe("adding a state changes the diagram", () => {
   })
 })
 
-const installRsvg = "apt-get update && apt-get install -y librsvg2-bin"
-
-/** rsvg-convert parses the SVG with libxml2 (strict XML) and draws it: a PNG back means a valid, drawable SVG. */
-const rasterize = (svgText: string): Buffer => {
-  try {
-    execFileSync("rsvg-convert", ["--version"], { stdio: "ignore" })
-  } catch {
-    throw new Error(`rsvg-convert is missing; these SVG checks need it. Install it with: ${installRsvg}`)
-  }
-  return execFileSync("rsvg-convert", ["--format", "png"], { input: svgText, maxBuffer: 64 * 1024 * 1024 })
+/**
+ * resvg (the `@resvg/resvg-js` npm package, its native binary shipped inside it) parses the SVG as strict XML and
+ * draws it in this process: the picture's size and how much of it is not white say it really drew.
+ */
+const rasterize = (svgText: string): { readonly width: number; readonly height: number; readonly inked: number; readonly png: Buffer } => {
+  const image = new Resvg(svgText, { background: "white", font: { loadSystemFonts: false }, logLevel: "off" }).render()
+  const pixels = image.pixels
+  let inked = 0
+  for (let i = 0; i < pixels.length; i += 4) if (pixels[i]! < 240 || pixels[i + 1]! < 240 || pixels[i + 2]! < 240) inked++
+  return { width: image.width, height: image.height, inked, png: image.asPng() }
 }
 
 /** Well-formedness without a dependency: every tag closes in order, and every `&` starts an entity. */
@@ -221,9 +221,15 @@ describe("the SVG", () => {
     expect(picture).toMatch(/<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
     for (const state of graph.states) expect(picture).toContain(`<title>${state.id}</title>`)
     for (const t of graph.transitions) expect(picture).toContain(`>${t.event}</text>`)
-    const png = rasterize(picture)
-    expect(isPng(png)).toBe(true)
-    expect(png.length).toBeGreaterThan(5_000)
+    const drawn = rasterize(picture)
+    expect(isPng(drawn.png)).toBe(true)
+    // Six states and their edges: a picture some hundreds of pixels across, with a real share of it drawn on.
+    expect(drawn.width).toBeGreaterThan(200)
+    expect(drawn.height).toBeGreaterThan(200)
+    expect(drawn.width).toBeLessThan(5_000)
+    expect(drawn.height).toBeLessThan(5_000)
+    expect(drawn.inked).toBeGreaterThan(drawn.width * drawn.height * 0.01)
+    expect(drawn.inked).toBeLessThan(drawn.width * drawn.height * 0.9)
   })
 
   it("escapes guards and descriptions, and draws nested states as clusters", async () => {
@@ -233,11 +239,21 @@ describe("the SVG", () => {
     expect(picture).toContain("&lt;knock&gt;")
     expect(picture).toContain('class="cluster"')
     expect(picture).toContain("<title>open.swinging</title>")
-    expect(isPng(rasterize(picture))).toBe(true)
+    const drawn = rasterize(picture)
+    expect(isPng(drawn.png)).toBe(true)
+    expect(drawn.inked).toBeGreaterThan(drawn.width * drawn.height * 0.01)
   })
 
   it("reports DOT that Graphviz cannot read", async () => {
     await expect(renderSvg("digraph { a -> }")).rejects.toThrow(/Graphviz could not render/)
+  })
+
+  it("the renderer refuses what is not SVG, and a blank picture counts no ink", () => {
+    expect(() => rasterize("<svg><g></svg>")).toThrow()
+    const blank = rasterize(`<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200"></svg>`)
+    expect([blank.width, blank.height, blank.inked]).toEqual([300, 200, 0])
+    const box = rasterize(`<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200"><rect x="0" y="0" width="30" height="20" fill="black"/></svg>`)
+    expect(box.inked).toBe(600)
   })
 
   it("the XML check itself catches broken documents", () => {
