@@ -15,8 +15,9 @@ export const packageAlias = [
 export default defineConfig({
   resolve: { alias: packageAlias },
   test: {
-    // Tests live in tests/, and beside the workers they test (examples/<name>/*.test.ts).
-    include: ["tests/**/*.test.ts", "examples/**/*.test.ts"],
+    // Tests live in tests/, and beside the workers they test (examples/<name>/, and workers/<name>/ where
+    // `crank new worker` puts new ones).
+    include: ["tests/**/*.test.ts", "examples/**/*.test.ts", "workers/**/*.test.ts"],
     exclude: ["tests/interop/**", "**/node_modules/**"],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -15,6 +15,8 @@ export const exitCodes: Record<string, number> = {
   INVALID_OUTPUT: 11,
   CANCELLED: 12,
   INTERNAL: 13,
+  /** The CLI's own: a worker module that cannot be loaded (`crank worker`, `crank dev`). */
+  WORKER_MODULE: 14,
 }
 
 /** Codes a capability declares map to 1: the code itself is on stderr. */

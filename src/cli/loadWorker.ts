@@ -1,21 +1,22 @@
 /**
- * Loads the worker a module exports, for `crank worker <module>`: a file, or a folder with an index file.
- * The module's default export (or its `worker` export) must be a `defineWorker(...)` result.
+ * Loads the worker a module exports, for `crank worker <module>` and `crank dev [module ...]`: a file, or a
+ * folder with an index file. The module's default export (or its `worker` export) must be a
+ * `defineWorker(...)` result. TypeScript modules are loaded through tsx's loader, registered the first time
+ * one is needed: the built CLI itself is plain JavaScript.
  */
-import { existsSync, statSync } from "node:fs"
-import { resolve, join } from "node:path"
-import { pathToFileURL } from "node:url"
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { isWorkerDefinition, type WorkerDefinition } from "../../actors/Worker.ts"
-import { UsageError } from "./options.ts"
+import { UsageError, WorkerModuleError } from "./errors.ts"
+
+const indexFiles = ["index.ts", "index.mts", "index.js", "index.mjs"]
 
 const candidates = (path: string): ReadonlyArray<string> =>
-  existsSync(path) && statSync(path).isDirectory()
-    ? ["index.ts", "index.mts", "index.js", "index.mjs"].map((f) => join(path, f))
-    : [path, `${path}.ts`, `${path}.js`]
+  existsSync(path) && statSync(path).isDirectory() ? indexFiles.map((f) => join(path, f)) : [path, `${path}.ts`, `${path}.js`]
 
 let tsxRegistered = false
 
-/** TypeScript worker modules are loaded through tsx's loader, registered the first time one is needed. */
 const registerTypeScript = async (): Promise<void> => {
   if (tsxRegistered) return
   const { register } = await import("tsx/esm/api")
@@ -23,14 +24,43 @@ const registerTypeScript = async (): Promise<void> => {
   tsxRegistered = true
 }
 
+const messageOf = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+
 export const loadWorker = async (specifier: string): Promise<WorkerDefinition> => {
   const file = candidates(resolve(specifier)).find((f) => existsSync(f) && statSync(f).isFile())
   if (file === undefined) throw new UsageError(`no worker module at ${specifier} (a file, or a folder with index.ts)`)
   if (/\.[cm]?ts$/.test(file)) await registerTypeScript()
-  const module = (await import(pathToFileURL(file).href)) as Record<string, unknown>
+  let module: Record<string, unknown>
+  try {
+    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>
+  } catch (error) {
+    throw new WorkerModuleError(file, `cannot load the worker module ${file}: ${messageOf(error)}`)
+  }
   const definition = [module.default, module.worker].find(isWorkerDefinition)
   if (definition === undefined) {
-    throw new UsageError(`${file} must export a worker (export default defineWorker({ ... }))`)
+    throw new WorkerModuleError(file, `${file} does not export a worker (export default defineWorker({ ... }))`)
   }
   return definition
+}
+
+/** The root of the crank-mesh package this CLI belongs to (the folder of its package.json). */
+const packageRoot = (): string => {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    const manifest = join(dir, "package.json")
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, "utf8")) as { name?: string }).name === "crank-mesh") return dir
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error("the crank-mesh package.json was not found above the CLI")
+    dir = parent
+  }
+}
+
+/** The example worker folders shipped with the package (`examples/<name>/index.ts`), sorted by name. */
+export const exampleModules = (): ReadonlyArray<string> => {
+  const folder = join(packageRoot(), "examples")
+  if (!existsSync(folder)) return []
+  return readdirSync(folder, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && indexFiles.some((f) => existsSync(join(folder, entry.name, f))))
+    .map((entry) => join(folder, entry.name))
+    .sort()
 }

@@ -4,29 +4,14 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util"
 import { CrankError, crankError } from "../../capabilities/CrankError.ts"
+import { environment } from "./environment.ts"
+import { UsageError } from "./errors.ts"
 
-export const environment = {
-  controller: "CRANK_CONTROLLER_URL",
-  host: "CRANK_HOST",
-  port: "CRANK_PORT",
-  token: "CRANK_TOKEN",
-  timeout: "CRANK_TIMEOUT_MS",
-  heartbeat: "CRANK_HEARTBEAT_MS",
-  stale: "CRANK_STALE_AFTER_MS",
-  evict: "CRANK_EVICT_AFTER_MS",
-  listen: "CRANK_WORKER_LISTEN",
-  advertise: "CRANK_WORKER_ADVERTISE",
-  node: "CRANK_NODE_ID",
-  dataDir: "CRANK_DATA_DIR",
-} as const
+export { environment } from "./environment.ts"
+export { UsageError } from "./errors.ts"
 
 export const defaultPort = 7070
 export const defaultHost = "127.0.0.1"
-
-/** Thrown for a bad command line; main prints it with the command's help and exits 2. */
-export class UsageError extends Error {
-  override readonly name = "UsageError"
-}
 
 export type Options = ParseArgsConfig["options"] & {}
 

@@ -18,7 +18,3 @@ export const timingsFrom = (values: Record<string, unknown>): Partial<Timings> =
     ...(evictAfterMs === undefined ? {} : { evictAfterMs }),
   }
 }
-
-export const timingsUsage = `  --heartbeat-ms MS    heartbeat interval told to workers (env CRANK_HEARTBEAT_MS; default 30000)
-  --stale-after-ms MS  silence before a worker is stale (env CRANK_STALE_AFTER_MS; default 120000)
-  --evict-after-ms MS  how long a stale worker is kept (env CRANK_EVICT_AFTER_MS; default 300000)`

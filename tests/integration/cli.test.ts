@@ -2,33 +2,18 @@
  * The `crank` command line as a user meets it: real processes, their exit statuses and what they print.
  * Nothing here needs a running mesh; commands that would dial a controller are pointed at a closed port.
  *
- * The list of commands comes from the command modules in src/cli/commands, and the lifecycle states from the
+ * The list of commands comes from the CLI's own table (src/cli/commands.ts), and the lifecycle states from the
  * exported machine, so a new command or state is checked without editing this file.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { workerLifecycle } from "../../actors/workerLifecycle.ts"
-import type { Command } from "../../src/cli/Command.ts"
-import { freePort, repoRoot, useProcesses } from "../support/processes.ts"
+import { commands } from "../../src/cli/commands.ts"
+import { freePort, useProcesses } from "../support/processes.ts"
 
 const processes = useProcesses()
-
-const isCommand = (u: unknown): u is Command =>
-  typeof u === "object" && u !== null && typeof (u as Command).name === "string" && typeof (u as Command).usage === "string" && typeof (u as Command).run === "function"
-
-/** Every `Command` exported by a module in src/cli/commands. */
-const loadCommands = async (): Promise<ReadonlyArray<Command>> => {
-  const folder = join(repoRoot, "src/cli/commands")
-  const modules = await Promise.all(
-    readdirSync(folder)
-      .filter((file) => file.endsWith(".ts"))
-      .map((file) => import(pathToFileURL(join(folder, file)).href) as Promise<Record<string, unknown>>),
-  )
-  return modules.flatMap((module) => Object.values(module).filter(isCommand))
-}
 
 const states = Object.keys(workerLifecycle.config.states ?? {})
 
@@ -46,12 +31,10 @@ const twoAtATime = async <A, B>(items: ReadonlyArray<A>, f: (a: A) => Promise<B>
   return results
 }
 
-let commands: ReadonlyArray<Command> = []
 let closedController = ""
 let scratch = ""
 
 beforeAll(async () => {
-  commands = await loadCommands()
   closedController = `ws://127.0.0.1:${await freePort()}`
   scratch = mkdtempSync(join(tmpdir(), "crank-cli-"))
 })

@@ -5,7 +5,7 @@ import { crankError, type CrankError } from "../../../capabilities/CrankError.ts
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import type { TransitionEvent } from "../../dashboard/snapshot.ts"
 import { eventStreamParser, type ServerSentEvent } from "../../dashboard/sse.ts"
-import type { Command } from "../Command.ts"
+import type { CommandRun } from "../Command.ts"
 import { controllerUrl, parse, pickNumber, UsageError } from "../options.ts"
 import { printLine } from "../output.ts"
 
@@ -23,66 +23,51 @@ const reasonOf = (error: Error): string => error.message || (error as NodeJS.Err
 export const formatTransition = (t: Pick<TransitionEvent, "at" | "workerId" | "from" | "to" | "event">): string =>
   `${clockOf(t.at)} ${t.workerId} ${t.from} → ${t.to} (${t.event})`
 
-export const watch: Command = {
-  name: "watch",
-  summary: "print worker lifecycle transitions as they happen",
-  usage: `crank watch [--controller URL] [--json] [--timeout MS]
+export const run: CommandRun = (argv) =>
+  Effect.gen(function* () {
+    const { values, positionals } = parse(argv, { controller: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" } })
+    if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(" ")}`)
+    const controller = controllerUrl(values.controller)
+    const url = httpUrlOf(controller, "/api/events")
+    if (url === undefined) throw new UsageError(`--controller must be a ws://, wss://, http:// or https:// URL, got "${controller}"`)
+    const timeoutMs = pickNumber(values.timeout, "timeout", 10_000)!
+    const json = values.json === true
 
-  Follows the controller's event stream (GET /api/events on its port: ws://HOST:PORT is read as
-  http://HOST:PORT) and prints each lifecycle transition as it happens:
-    12:00:01.234 node-1/hello-1 healthy → stale (DISCONNECTED)
-  Ctrl-C ends it. A controller that cannot be reached, or that ends the stream, is error UNAVAILABLE
-  (exit 6).
-  --controller URL  env CRANK_CONTROLLER_URL; default ws://127.0.0.1:7070
-  --json            one JSON object per transition and line: {"workerId","from","to","event","at"}
-  --timeout MS      give up connecting after MS, or when the stream is silent that long (env
-                    CRANK_TIMEOUT_MS; default 10000; the controller sends a snapshot every second)`,
-  run: (argv) =>
-    Effect.gen(function* () {
-      const { values, positionals } = parse(argv, { controller: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" } })
-      if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(" ")}`)
-      const controller = controllerUrl(values.controller)
-      const url = httpUrlOf(controller, "/api/events")
-      if (url === undefined) throw new UsageError(`--controller must be a ws://, wss://, http:// or https:// URL, got "${controller}"`)
-      const timeoutMs = pickNumber(values.timeout, "timeout", 10_000)!
-      const json = values.json === true
-
-      const onEvent = (event: ServerSentEvent): void => {
-        if (event.event === "snapshot") {
-          const snapshot = JSON.parse(event.data) as { kind: string; workers: ReadonlyArray<unknown> }
-          if (snapshot.kind === "full") process.stderr.write(`watching ${controller}: ${snapshot.workers.length} workers; Ctrl-C to stop\n`)
-          return
-        }
-        if (event.event !== "transition") return
-        const { worker: _entry, ...transition } = JSON.parse(event.data) as TransitionEvent
-        printLine(json ? JSON.stringify(transition) : formatTransition(transition))
+    const onEvent = (event: ServerSentEvent): void => {
+      if (event.event === "snapshot") {
+        const snapshot = JSON.parse(event.data) as { kind: string; workers: ReadonlyArray<unknown> }
+        if (snapshot.kind === "full") process.stderr.write(`watching ${controller}: ${snapshot.workers.length} workers; Ctrl-C to stop\n`)
+        return
       }
+      if (event.event !== "transition") return
+      const { worker: _entry, ...transition } = JSON.parse(event.data) as TransitionEvent
+      printLine(json ? JSON.stringify(transition) : formatTransition(transition))
+    }
 
-      return yield* Effect.callback<never, CrankError>((resume) => {
-        const unavailable = (message: string) => resume(Effect.fail(crankError("UNAVAILABLE", message)))
-        const get = url.startsWith("https:") ? https.get : http.get
-        const request = get(url, { headers: { accept: "text/event-stream" }, timeout: timeoutMs }, (response) => {
-          if (response.statusCode !== 200) {
-            response.resume()
-            return unavailable(`${url} answered HTTP ${response.statusCode} instead of an event stream`)
+    return yield* Effect.callback<never, CrankError>((resume) => {
+      const unavailable = (message: string) => resume(Effect.fail(crankError("UNAVAILABLE", message)))
+      const get = url.startsWith("https:") ? https.get : http.get
+      const request = get(url, { headers: { accept: "text/event-stream" }, timeout: timeoutMs }, (response) => {
+        if (response.statusCode !== 200) {
+          response.resume()
+          return unavailable(`${url} answered HTTP ${response.statusCode} instead of an event stream`)
+        }
+        const parser = eventStreamParser(onEvent)
+        response.setEncoding("utf8")
+        response.on("data", (chunk: string) => {
+          try {
+            parser(chunk)
+          } catch (error) {
+            request.destroy()
+            unavailable(`the controller sent an event that is not JSON: ${error instanceof Error ? error.message : String(error)}`)
           }
-          const parser = eventStreamParser(onEvent)
-          response.setEncoding("utf8")
-          response.on("data", (chunk: string) => {
-            try {
-              parser(chunk)
-            } catch (error) {
-              request.destroy()
-              unavailable(`the controller sent an event that is not JSON: ${error instanceof Error ? error.message : String(error)}`)
-            }
-          })
-          response.on("end", () => unavailable(`the controller at ${controller} ended the event stream`))
-          response.on("error", (error) => unavailable(`the event stream from ${controller} broke: ${reasonOf(error)}`))
         })
-        request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)))
-        request.on("error", (error) => unavailable(`cannot reach the controller at ${url}: ${reasonOf(error)}`))
-        // Ctrl-C interrupts the command: close the stream.
-        return Effect.sync(() => request.destroy())
+        response.on("end", () => unavailable(`the controller at ${controller} ended the event stream`))
+        response.on("error", (error) => unavailable(`the event stream from ${controller} broke: ${reasonOf(error)}`))
       })
-    }),
-}
+      request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)))
+      request.on("error", (error) => unavailable(`cannot reach the controller at ${url}: ${reasonOf(error)}`))
+      // Ctrl-C interrupts the command: close the stream.
+      return Effect.sync(() => request.destroy())
+    })
+  })
