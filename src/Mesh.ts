@@ -8,7 +8,8 @@
  * const { greeting } = yield* mesh.client.invoke(HelloGreet, { message: "hi" })
  * ```
  */
-import { Effect, type Scope } from "effect"
+import { Effect, References, type Scope } from "effect"
+import type { LogLevel } from "effect/LogLevel"
 import * as Client from "../actors/Client.ts"
 import { awaitWorkers } from "../actors/Controller.ts"
 import type { Timings } from "../actors/defaults.ts"
@@ -26,6 +27,11 @@ export interface MeshOptions {
   /** Wait until every worker is healthy before returning (default true). */
   readonly awaitHealthy?: boolean
   readonly drainDeadlineMs?: number
+  /**
+   * The least severe log level the mesh writes through Effect's Logger. Default `"Warn"`: a library is quiet
+   * unless asked (`"Info"` logs every lifecycle transition, as `crank dev` does).
+   */
+  readonly logLevel?: LogLevel
 }
 
 export interface Mesh {
@@ -37,6 +43,10 @@ export interface Mesh {
 export const controllerAddress = "memory://controller"
 
 export const start = (options: MeshOptions): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope> =>
+  // Fibers forked inside keep the level they were started with, so the whole mesh logs at it.
+  Effect.provideService(startAtLevel(options), References.MinimumLogLevel, options.logLevel ?? "Warn")
+
+const startAtLevel = (options: MeshOptions): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope> =>
   Effect.gen(function* () {
     const transport = MemoryTransport.make()
     const node = yield* Node.start({

@@ -8,8 +8,7 @@
  * await mesh.stop()
  * ```
  */
-import { Effect, Exit, References, Scope } from "effect"
-import type { LogLevel } from "effect/LogLevel"
+import { Effect, Exit, Scope } from "effect"
 import type { InvokeOptions } from "../actors/Client.ts"
 import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
 import type { MeshStatus } from "../capabilities/crank.ts"
@@ -26,9 +25,10 @@ export interface PromiseMesh {
   readonly mesh: Mesh.Mesh
 }
 
-export const startMesh = async (options: Mesh.MeshOptions & { readonly logLevel?: LogLevel }): Promise<PromiseMesh> => {
+/** Starts an in-process mesh; it logs warnings and errors only unless `logLevel` asks for more. */
+export const startMesh = async (options: Mesh.MeshOptions): Promise<PromiseMesh> => {
   const scope = Effect.runSync(Scope.make())
-  const start = Mesh.start(options).pipe(Scope.provide(scope), Effect.provideService(References.MinimumLogLevel, options.logLevel ?? "Info"))
+  const start = Mesh.start(options).pipe(Scope.provide(scope))
   const mesh = await Effect.runPromise(start).catch(async (error) => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     throw error

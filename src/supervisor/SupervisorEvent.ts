@@ -69,7 +69,8 @@ export const logEvent = (event: SupervisorEvent): Effect.Effect<void> => {
   let log: Effect.Effect<void>
   switch (event._tag) {
     case "ChildStarted":
-      log = Effect.logInfo(event.restarts === 0 ? "child started" : `child restarted (${event.restarts})`)
+      // A first start is routine (debug); a restart is news (info).
+      log = event.restarts === 0 ? Effect.logDebug("child started") : Effect.logInfo(`child restarted (${event.restarts})`)
       break
     case "ChildStartFailed":
       log = Effect.logWarning(`child failed to start: ${describeCause(event.cause)}`)
@@ -82,7 +83,7 @@ export const logEvent = (event: SupervisorEvent): Effect.Effect<void> => {
     case "ChildTerminated":
       log = event.timedOut
         ? Effect.logWarning("child terminated: shutdown timeout exceeded, finalizers abandoned")
-        : Effect.logInfo("child terminated")
+        : Effect.logDebug("child terminated")
       break
     case "RestartScheduled":
       log = Effect.logWarning(
@@ -91,7 +92,7 @@ export const logEvent = (event: SupervisorEvent): Effect.Effect<void> => {
       break
     case "SupervisorStopped":
       log = event.error === undefined
-        ? Effect.logInfo("supervisor stopped")
+        ? Effect.logDebug("supervisor stopped")
         : Effect.logError(`supervisor failed: ${event.error.message}`)
       break
   }
