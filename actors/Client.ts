@@ -29,11 +29,21 @@ export interface InvokeOptions {
   readonly range?: string
 }
 
+/**
+ * The signature of `Client.invoke`: a capability object and its input type, answered with its output type; or
+ * a string ref (`"hello.greet@^1"`) with any input, answered with `unknown`. One generic signature rather than
+ * two overloads, because with overloads a wrong input field made the compiler report the string overload's
+ * mismatch (`Capability<...> is not assignable to parameter of type 'string'`) instead of the field. Facades
+ * (the Promise one, a test kit) reuse it as `<T extends Capability | string>(target: T, input: InputOf<T>, ...)`.
+ */
+export type InvokeFunction = <T extends Capability | string>(
+  target: T,
+  input: InputOf<T>,
+  options?: InvokeOptions,
+) => Effect.Effect<OutputOf<T>, CrankError>
+
 export interface Client {
-  readonly invoke: {
-    <C extends Capability>(capability: C, input: InputOf<C>, options?: InvokeOptions): Effect.Effect<OutputOf<C>, CrankError>
-    (ref: string, input: unknown, options?: InvokeOptions): Effect.Effect<unknown, CrankError>
-  }
+  readonly invoke: InvokeFunction
   /** Sends a ready-made request and returns its raw reply: for relays and tools. */
   readonly call: (invoke: Invoke) => Effect.Effect<Reply>
 }

@@ -14,6 +14,7 @@ import { getInitialSnapshot } from "xstate"
 import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
 import { type Catalog, catalogOf } from "../capabilities/Catalog.ts"
 import { crankError, mayRetryElsewhere, type CrankError } from "../capabilities/CrankError.ts"
+import { noWorkerMessage, type Offer } from "../capabilities/noWorkerMessage.ts"
 import {
   type CapabilityStats,
   complaintOf,
@@ -324,12 +325,22 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       return undefined
     }
 
+    /** Every live worker's offers as the router sees them: read only to explain a `NO_WORKER`. */
+    function* offers(): Generator<Offer> {
+      for (const record of registry.values()) {
+        // Healthy but not routable: its link closed and the mailbox has not yet recorded the disconnect.
+        const state = record.state === "healthy" && !record.routable ? "unreachable" : record.state
+        for (const { id, version } of record.capabilities) yield { workerId: record.id, id, version, state }
+      }
+    }
+
     let system: RequestServer.RequestServer | undefined
     const relay = (invoke: Invoke): Effect.Effect<Reply> => {
       if (system !== undefined && invoke.capability.startsWith("crank.")) return system.serve(invoke)
       const worker = pickOpen(invoke.capability, invoke.range)
       if (worker === undefined) {
-        return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", `no healthy worker serves ${invoke.capability}@${invoke.range}`)))
+        // The failure path only: the message walks the registry, which the routing above never does.
+        return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", noWorkerMessage(invoke.capability, invoke.range, offers()))))
       }
       const startedAt = performance.now()
       return Effect.flatMap(callWithin(worker.connection, invoke), (reply) => retryElsewhere(invoke, worker, reply, 2, startedAt))

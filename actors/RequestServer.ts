@@ -7,20 +7,35 @@
  * request's deadline (`TIMEOUT`) and encode its output (`INVALID_OUTPUT`). A handler defect is that request's
  * `INTERNAL` failure, logged, and nothing more.
  *
+ * What a handler's failure becomes (`answerOfFailure`): a `CrankError` whose code the capability declares, or
+ * `INVALID_INPUT`, reaches the caller with its message, `retriable` as the capability declares it; this holds
+ * however it was raised (an Effect failure, a throw, a rejected Promise), because a Promise handler can raise
+ * no other way. Any other code becomes `INTERNAL`, logged with the capability and the code: an undeclared code
+ * is a contract the caller cannot know of, and a runtime code (`DRAINING`, `NO_WORKER`...) would make callers
+ * think the handler never ran and run it again elsewhere.
+ *
  * It runs in whatever fiber the transport calls it from (the caller's, in one process), so it counts in-flight
  * work itself: that count is what limits and drain rely on.
  */
 import { Cause, Effect, Exit, Schema } from "effect"
+import { type ErrorSpec, keyOf } from "../capabilities/Capability.ts"
 import { compareVersionsDescending, satisfies } from "../capabilities/CapabilityRef.ts"
-import { crankError, isCrankError, messageOf, reservedCodes, type CrankError } from "../capabilities/CrankError.ts"
+import { CrankError, crankError, isCrankError, messageOf, reservedCodes } from "../capabilities/CrankError.ts"
+import { type DeclaredCode, declaredError } from "../capabilities/declaredError.ts"
+import { nearestIds } from "../capabilities/nearestIds.ts"
 import { type CapabilityStats, failureOf, type Invoke, latencyBoundariesMs, type Reply } from "../transports/Envelope.ts"
 import type { HandlerContext, Implementation } from "./Implementation.ts"
 
 interface Served {
   readonly implementation: Implementation
+  /** `demo.echo@1.0.0`, for messages and logs. */
+  readonly key: string
   readonly stats: Stats
   readonly decode: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
   readonly encode: (output: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly declared: ReadonlyMap<string, ErrorSpec>
+  /** `context.error`, built once per capability so a request allocates no closure for it. */
+  readonly error: (code: DeclaredCode<string>, message: string) => CrankError
 }
 
 class Context implements HandlerContext {
@@ -28,6 +43,7 @@ class Context implements HandlerContext {
   constructor(
     readonly requestId: string,
     readonly workerId: string,
+    readonly error: (code: DeclaredCode<string>, message: string) => CrankError,
   ) {}
   get signal(): AbortSignal {
     return (this.abort ??= new AbortController()).signal
@@ -83,12 +99,16 @@ export const make = (options: {
 }): RequestServer => {
   const byId = new Map<string, Array<Served>>()
   for (const implementation of options.implementations) {
-    const list = byId.get(implementation.capability.id) ?? []
+    const capability = implementation.capability
+    const list = byId.get(capability.id) ?? []
     list.push({
       implementation,
-      stats: new Stats(implementation.capability.id, implementation.capability.version),
-      decode: Schema.decodeUnknownExit(implementation.capability.input),
-      encode: Schema.encodeUnknownExit(implementation.capability.output),
+      key: keyOf(capability),
+      stats: new Stats(capability.id, capability.version),
+      decode: Schema.decodeUnknownExit(capability.input),
+      encode: Schema.encodeUnknownExit(capability.output),
+      declared: new Map(capability.errors.map((spec) => [spec.code, spec])),
+      error: (code, message) => declaredError(capability, code, message),
     })
     list.sort((a, b) => compareVersionsDescending(a.implementation.capability.version, b.implementation.capability.version))
     byId.set(implementation.capability.id, list)
@@ -103,6 +123,15 @@ export const make = (options: {
       resolved.set(key, served)
     }
     return served ?? undefined
+  }
+
+  /** What this worker serves instead, for a `NO_WORKER` (built only then). */
+  const notServed = (invoke: Invoke): string => {
+    const asked = `worker ${options.workerId} does not serve ${invoke.capability}@${invoke.range}`
+    const versions = byId.get(invoke.capability)
+    if (versions !== undefined) return `${asked}; it serves ${invoke.capability} ${versions.map((s) => s.implementation.capability.version).join(", ")}`
+    const near = nearestIds(invoke.capability, byId.keys())
+    return near.length > 0 ? `${asked}; did you mean ${near.join(" or ")}?` : `${asked}; it serves ${[...byId.keys()].sort().join(", ")}`
   }
 
   let inFlight = 0
@@ -120,11 +149,23 @@ export const make = (options: {
     }
   }
 
-  /** A handler's own failure; a reserved code would make callers run it again elsewhere, so it becomes INTERNAL. */
-  const handlerFailure = (invoke: Invoke, error: CrankError): Reply =>
-    reservedCodes.has(error.code)
-      ? failureOf(invoke.id, crankError("INTERNAL", `handler raised ${error.code}, a code only the runtime may use: ${error.message}`))
-      : failureOf(invoke.id, error)
+  /** A handler's own `CrankError`, by the rule in the header: declared codes and INVALID_INPUT pass, others are INTERNAL. */
+  const handlerFailure = (invoke: Invoke, served: Served, error: CrankError): Effect.Effect<Reply> => {
+    if (error.code === "INVALID_INPUT") {
+      return Effect.succeed(failureOf(invoke.id, error.retriable ? crankError("INVALID_INPUT", error.message) : error))
+    }
+    const spec = reservedCodes.has(error.code) ? undefined : served.declared.get(error.code)
+    if (spec !== undefined) {
+      return Effect.succeed(
+        failureOf(invoke.id, error.retriable === spec.retriable ? error : new CrankError({ code: error.code, message: error.message, retriable: spec.retriable })),
+      )
+    }
+    const why = reservedCodes.has(error.code) ? "a code only the runtime may use" : "a code the capability does not declare"
+    return Effect.logWarning(`${served.key} handler failed with ${error.code}, ${why}; answered INTERNAL`).pipe(
+      Effect.annotateLogs({ capability: served.key, code: error.code, requestId: invoke.id }),
+      Effect.as(failureOf(invoke.id, crankError("INTERNAL", `${served.key} handler raised ${error.code}, ${why}: ${error.message}`))),
+    )
+  }
 
   const replyOf = (invoke: Invoke, served: Served, exit: Exit.Exit<unknown, CrankError>): Effect.Effect<Reply> => {
     if (Exit.isSuccess(exit)) {
@@ -136,9 +177,9 @@ export const make = (options: {
       )
     }
     for (const reason of exit.cause.reasons) {
-      if (reason._tag === "Fail") return Effect.succeed(handlerFailure(invoke, reason.error))
+      if (reason._tag === "Fail") return handlerFailure(invoke, served, reason.error)
       if (reason._tag === "Die") {
-        if (isCrankError(reason.defect)) return Effect.succeed(handlerFailure(invoke, reason.defect))
+        if (isCrankError(reason.defect)) return handlerFailure(invoke, served, reason.defect)
         return Effect.logError(`handler defect in ${invoke.capability} (request ${invoke.id})`, reason.defect).pipe(
           Effect.as(failureOf(invoke.id, crankError("INTERNAL", `handler defect: ${messageOf(reason.defect)}`))),
         )
@@ -161,14 +202,12 @@ export const make = (options: {
       return Effect.succeed(failureOf(invoke.id, crankError("OVERLOADED", `worker ${options.workerId} has ${inFlight} requests in flight (limit ${options.maxInFlight})`)))
     }
     const served = find(invoke.capability, invoke.range)
-    if (served === undefined) {
-      return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", `worker ${options.workerId} does not serve ${invoke.capability}@${invoke.range}`)))
-    }
+    if (served === undefined) return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", notServed(invoke))))
     const input = served.decode(invoke.input)
     if (Exit.isFailure(input)) {
       return Effect.succeed(failureOf(invoke.id, crankError("INVALID_INPUT", messageOf(Cause.squash(input.cause)))))
     }
-    const context = new Context(invoke.id, options.workerId)
+    const context = new Context(invoke.id, options.workerId, served.error)
     const startedAt = performance.now()
     inFlight++
     let output: unknown
@@ -190,14 +229,16 @@ export const make = (options: {
     const run: Effect.Effect<unknown, CrankError> = Effect.isEffect(output)
       ? (output as Effect.Effect<unknown, CrankError>)
       : Effect.promise(() => output as PromiseLike<unknown>)
+    // The handler's outcome becomes a reply inside the deadline, so every failure `replyOf` sees is the
+    // handler's own, and the runtime's TIMEOUT is never mistaken for a code the handler raised.
     return restore(
       run.pipe(
-        Effect.timeoutOrElse({
-          duration: invoke.timeoutMs,
-          orElse: () => Effect.fail(crankError("TIMEOUT", `${invoke.capability} did not finish within ${invoke.timeoutMs} ms`)),
-        }),
         Effect.exit,
         Effect.flatMap((exit) => replyOf(invoke, served, exit)),
+        Effect.timeoutOrElse({
+          duration: invoke.timeoutMs,
+          orElse: () => Effect.succeed(failureOf(invoke.id, crankError("TIMEOUT", `${invoke.capability} did not finish within ${invoke.timeoutMs} ms`))),
+        }),
       ),
     ).pipe(
       Effect.onExit((exit) => {

@@ -19,6 +19,7 @@ import { createServer } from "node:net"
 import { Effect, References, Schedule } from "effect"
 import * as Client from "../actors/Client.ts"
 import { awaitWorkers } from "../actors/Controller.ts"
+import { declaredError } from "../capabilities/declaredError.ts"
 import * as RequestServer from "../actors/RequestServer.ts"
 import { HelloGreet } from "../examples/hello/capability.ts"
 import hello, { greet } from "../examples/hello/index.ts"
@@ -87,7 +88,7 @@ const timings = { heartbeatIntervalMs: 1_000, staleAfterMs: 4_000, evictAfterMs:
 
 const program = Effect.gen(function* () {
   const rows: Array<Row> = []
-  const context = { requestId: "b", workerId: "w", signal: new AbortController().signal }
+  const context = { requestId: "b", workerId: "w", signal: new AbortController().signal, error: (code: "INVALID_INPUT", message: string) => declaredError(HelloGreet, code, message) }
   rows.push(yield* measure("handler", () => Effect.sync(() => greet.handler(input, context))))
 
   const server = RequestServer.make({ workerId: "w", implementations: [greet], maxInFlight: 10_000 })

@@ -9,11 +9,14 @@
 import { Schema } from "effect"
 import semver from "semver"
 
-/** An error a capability's handler may raise, besides the runtime's own codes. */
-export interface ErrorSpec {
-  readonly code: string
+/**
+ * An error a capability's handler may raise, besides the runtime's own codes. `retriable` is part of the
+ * contract: a caller seeing this code is told whether trying again may succeed, whatever the handler said.
+ */
+export interface ErrorSpec<Code extends string = string> {
+  readonly code: Code
   readonly description: string
-  readonly retryable: boolean
+  readonly retriable: boolean
 }
 
 /** What a worker must offer to host this capability (matched against the worker's own `placement`). */
@@ -22,24 +25,34 @@ export interface Placement {
   readonly labels?: Readonly<Record<string, string>>
 }
 
-export interface Capability<I = any, O = any> {
+/**
+ * `E` is the union of the codes the capability declares (`"DIVIDE_BY_ZERO" | ...`, `never` for none): what
+ * `implement`'s `context.error` and `declaredError` accept, so raising an undeclared code is a compile error.
+ */
+export interface Capability<I = any, O = any, E extends string = string> {
   readonly id: string
   readonly version: string
   readonly name: string
   readonly description: string
   readonly input: Schema.Codec<I, unknown>
   readonly output: Schema.Codec<O, unknown>
-  readonly errors: ReadonlyArray<ErrorSpec>
+  readonly errors: ReadonlyArray<ErrorSpec<E>>
   readonly idempotent: boolean
   readonly tags: ReadonlyArray<string>
   readonly placement: Placement
   readonly estimatedDurationMs: number | undefined
 }
 
-/** The input type a capability's schema decodes to. */
-export type InputOf<C> = C extends Capability<infer I, any> ? I : never
-/** The output type a capability's schema decodes to. */
-export type OutputOf<C> = C extends Capability<any, infer O> ? O : never
+/**
+ * The input type a capability's schema decodes to; `unknown` for anything else (a string ref such as
+ * `"hello.greet@^1"`, whose input only the worker checks). `unknown` rather than `never` so one generic
+ * `invoke<T extends Capability | string>` can take `InputOf<T>` for both.
+ */
+export type InputOf<C> = C extends Capability<infer I, any> ? I : unknown
+/** The output type a capability's schema decodes to; `unknown` for a string ref, as for `InputOf`. */
+export type OutputOf<C> = C extends Capability<any, infer O> ? O : unknown
+/** The error codes a capability declares, as a union of literals (`never` when it declares none). */
+export type ErrorsOf<C> = C extends Capability<any, any, infer E> ? E : never
 
 /** Dotted lower-case segments, at least two: `hello.greet`, `email.send-batch`. */
 const idPattern = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$/
@@ -50,14 +63,14 @@ export class InvalidCapability extends Error {
   override readonly name = "InvalidCapability"
 }
 
-export interface CapabilityOptions<I, O> {
+export interface CapabilityOptions<I, O, E extends string = string> {
   readonly id: string
   readonly version: string
   readonly name?: string
   readonly description?: string
   readonly input: Schema.Codec<I, unknown>
   readonly output: Schema.Codec<O, unknown>
-  readonly errors?: ReadonlyArray<ErrorSpec>
+  readonly errors?: ReadonlyArray<ErrorSpec<E>>
   readonly idempotent?: boolean
   readonly tags?: ReadonlyArray<string>
   readonly placement?: Placement
@@ -68,15 +81,20 @@ export interface CapabilityOptions<I, O> {
  * Defines a capability. Throws `InvalidCapability` at definition time for a malformed id or version, so a
  * bad contract never reaches a running mesh.
  *
+ * The declared error codes are kept as literal types (`const E`): written inline, `errors: [{ code:
+ * "DIVIDE_BY_ZERO", ... }]` gives `Capability<I, O, "DIVIDE_BY_ZERO">`, and a handler may raise only that code
+ * (or `INVALID_INPUT`). Errors passed as a widened `Array<ErrorSpec>` variable give `string`: any code.
+ *
  * @example
  * ```ts
- * const Echo = defineCapability({
- *   id: "demo.echo", version: "1.0.0",
- *   input: Schema.Struct({ text: Schema.String }), output: Schema.String,
+ * const Divide = defineCapability({
+ *   id: "math.divide", version: "1.0.0",
+ *   input: Schema.Struct({ a: Schema.Number, b: Schema.Number }), output: Schema.Number,
+ *   errors: [{ code: "DIVIDE_BY_ZERO", description: "b was 0", retriable: false }],
  * })
  * ```
  */
-export const defineCapability = <I, O>(options: CapabilityOptions<I, O>): Capability<I, O> => {
+export const defineCapability = <I, O, const E extends string = never>(options: CapabilityOptions<I, O, E>): Capability<I, O, E> => {
   if (!isCapabilityId(options.id)) {
     throw new InvalidCapability(`capability id "${options.id}" must be dotted lower-case segments, e.g. hello.greet`)
   }
@@ -113,7 +131,7 @@ export const CapabilityDescriptor = Schema.Struct({
   version: SemverVersion,
   name: Schema.String,
   description: Schema.String,
-  errors: Schema.Array(Schema.Struct({ code: Schema.String, description: Schema.String, retryable: Schema.Boolean })),
+  errors: Schema.Array(Schema.Struct({ code: Schema.String, description: Schema.String, retriable: Schema.Boolean })),
   idempotent: Schema.Boolean,
   tags: Schema.Array(Schema.String),
   placement: Schema.Struct({

@@ -43,7 +43,7 @@ describe("defineCapability", () => {
     const echo = defineCapability(base)
     expectTypeOf<InputOf<typeof echo>>().toEqualTypeOf<{ readonly text: string; readonly times?: number }>()
     expectTypeOf<OutputOf<typeof echo>>().toEqualTypeOf<string>()
-    expectTypeOf(HelloGreet).toEqualTypeOf<Capability<GreetInput, GreetOutput>>()
+    expectTypeOf(HelloGreet).toEqualTypeOf<Capability<GreetInput, GreetOutput, never>>()
   })
 
   it.each(["hello", "Hello.greet", "hello.Greet", "hello..greet", ".hello.greet", "hello.greet.", "9.greet", "hello greet.x", "héllo.greet", ""])(
@@ -70,15 +70,15 @@ describe("defineCapability", () => {
   })
 
   it.each(["mailbox_full", "MailboxFull", "1FULL", "FULL-BOX", "", "FULL BOX"])("rejects the error code %j", (code) => {
-    const errors = [{ code, description: "x", retryable: false }]
+    const errors = [{ code, description: "x", retriable: false }]
     expect(() => defineCapability({ ...base, errors })).toThrow(InvalidCapability)
     expect(() => defineCapability({ ...base, errors })).toThrow(/UPPER_SNAKE_CASE/)
   })
 
   it("accepts UPPER_SNAKE_CASE error codes", () => {
     const errors = [
-      { code: "MAILBOX_FULL", description: "the mailbox is full", retryable: true },
-      { code: "E2BIG", description: "too big", retryable: false },
+      { code: "MAILBOX_FULL", description: "the mailbox is full", retriable: true },
+      { code: "E2BIG", description: "too big", retriable: false },
     ]
     expect(defineCapability({ ...base, errors }).errors).toEqual(errors)
   })

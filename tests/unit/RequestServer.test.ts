@@ -18,7 +18,7 @@ const echoAt = (version: string) =>
     version,
     input: EchoInput,
     output: EchoOutput,
-    errors: [{ code: "TOO_LOUD", description: "the text is shouted", retryable: true }],
+    errors: [{ code: "TOO_LOUD", description: "the text is shouted", retriable: true }],
   })
 const Echo = echoAt("1.0.0")
 
