@@ -21,8 +21,8 @@ import { combine } from "../../transports/combine.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 import { heldWorker, TestHold } from "../support/heldWorker.ts"
-import { eventually } from "../support/poll.ts"
-import { promtoolCheck } from "../support/promtool.ts"
+import { eventually, until } from "../support/poll.ts"
+import { readExposition } from "../support/prometheusText.ts"
 
 const timings = { heartbeatIntervalMs: 25, staleAfterMs: 500, evictAfterMs: 1_000 }
 
@@ -51,17 +51,6 @@ const openEvents = (url: string) => {
   const waitFor = (what: string, match: (e: ServerSentEvent) => boolean, timeoutMs = 3_000) =>
     Effect.runPromise(eventually(what, () => events.find(match), { timeoutMs, show: () => events.map((e) => `${e.event} ${e.data.slice(0, 160)}`) }))
   return { events, opened, waitFor, close: () => request.destroy() }
-}
-
-/** Re-runs an asynchronous probe (an HTTP request) until it gives a value, for at most `timeoutMs`. */
-const until = async <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 3_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 const sampleValue = (text: string, series: string): number | undefined => {
@@ -163,7 +152,7 @@ describe("controller and worker HTTP surfaces", () => {
     expect(machine.transitions).toContainEqual({ from: "healthy", to: "stale", event: "HEARTBEAT_TIMEOUT" })
   })
 
-  it("exports /metrics that promtool accepts, with request counts from the workers' heartbeats", async () => {
+  it("exports /metrics that a Prometheus text parser reads, with request counts from the workers' heartbeats", async () => {
     await Effect.runPromise(
       Effect.scoped(
         Effect.flatMap(node.client({ timeoutMs: 2_000 }), (c) =>
@@ -173,18 +162,24 @@ describe("controller and worker HTTP surfaces", () => {
     )
     // Workers report their counts in heartbeats: wait (bounded) for the beat that carries all seven.
     const series = 'crank_requests_total{capability="hello.greet",version="1.0.0",outcome="OK"}'
-    const text = await until("7 hello.greet requests counted in /metrics", async () => {
-      const body = (await get(`${base}metrics`)).body
-      return sampleValue(body, series) === 7 ? body : undefined
+    const answer = await until("7 hello.greet requests counted in /metrics", async () => {
+      const a = await get(`${base}metrics`)
+      return sampleValue(a.body, series) === 7 && a
     })
-    expect(sampleValue(text, 'crank_workers{state="healthy"}')).toBe(3)
-    expect(sampleValue(text, 'crank_workers{state="stopped"}')).toBe(0)
-    expect(sampleValue(text, 'crank_request_duration_seconds_count{capability="hello.greet",version="1.0.0"}')).toBe(7)
-    expect(sampleValue(text, 'crank_worker_in_flight{worker="ctl/hello-1"}')).toBe(0)
-    expect(sampleValue(text, 'crank_worker_heartbeat_age_seconds{worker="probe/held-1"}')).toBeLessThan(1)
-    const lint = promtoolCheck(text)
-    expect(lint.output).toBe("")
-    expect(lint.status).toBe(0)
+    expect(answer.status).toBe(200)
+    expect(answer.type).toContain("text/plain")
+    const metrics = readExposition(answer.body)
+    expect(metrics.families.get("crank_workers")?.type).toBe("gauge")
+    expect(metrics.families.get("crank_requests_total")?.type).toBe("counter")
+    expect(metrics.families.get("crank_request_duration_seconds")?.type).toBe("histogram")
+    expect(metrics.value("crank_workers", { state: "healthy" })).toBe(3)
+    expect(metrics.value("crank_workers", { state: "stopped" })).toBe(0)
+    expect(metrics.value("crank_requests_total", { capability: "hello.greet", version: "1.0.0", outcome: "OK" })).toBe(7)
+    expect(metrics.value("crank_request_duration_seconds_count", { capability: "hello.greet", version: "1.0.0" })).toBe(7)
+    expect(metrics.value("crank_request_duration_seconds_bucket", { capability: "hello.greet", version: "1.0.0", le: "+Inf" })).toBe(7)
+    expect(metrics.value("crank_worker_in_flight", { worker: "ctl/hello-1" })).toBe(0)
+    // One heartbeat age per registered worker, under its id.
+    expect(metrics.select("crank_worker_heartbeat_age_seconds").map((s) => s.labels.worker).sort()).toEqual(["ctl/hello-1", "ctl/hello-2", "probe/held-1"])
   })
 
   it("pushes a full snapshot, then the transitions of a drained worker, over /api/events", async () => {
@@ -210,8 +205,10 @@ describe("controller and worker HTTP surfaces", () => {
         const s = JSON.parse(e.data) as { kind: string; workers: Array<{ id: string }> }
         return s.kind === "periodic" && !s.workers.some((w) => w.id === "ctl/hello-2")
       })
-      expect(JSON.parse(periodic.data).workers[0]).not.toHaveProperty("transitions")
-      expect(JSON.parse(periodic.data).workers[0].heartbeatAgeMs).toBeGreaterThanOrEqual(0)
+      const later = JSON.parse(periodic.data) as { now: number; workers: Array<{ id: string; lastHeartbeatAt: number; heartbeatAgeMs: number }> }
+      expect(later.workers[0]).not.toHaveProperty("transitions")
+      // Each age is measured from the worker's last heartbeat to the snapshot's own time, in milliseconds.
+      for (const w of later.workers) expect(w.heartbeatAgeMs, w.id).toBe(later.now - w.lastHeartbeatAt)
     } finally {
       stream.close()
     }
@@ -237,15 +234,15 @@ describe("controller and worker HTTP surfaces", () => {
     // A request held in flight keeps the worker in draining until the test lets it go.
     const request = Effect.runPromise(Effect.scoped(Effect.flatMap(node.client({ timeoutMs: 10_000 }), (c) => c.invoke(TestHold, {}))))
     await Effect.runPromise(eventually("the held request is in flight", () => held.held() === 1))
-    const metrics = (await get(`${probes}metrics`)).body
-    expect(sampleValue(metrics, 'crank_worker_in_flight{worker="probe/held-1"}')).toBe(1)
-    expect(sampleValue(metrics, 'crank_worker_state{worker="probe/held-1",state="healthy"}')).toBe(1)
-    expect(promtoolCheck(metrics)).toEqual({ status: 0, output: "" })
+    const metrics = readExposition((await get(`${probes}metrics`)).body)
+    expect(metrics.value("crank_worker_in_flight", { worker: "probe/held-1" })).toBe(1)
+    expect(metrics.families.get("crank_worker_state")?.type).toBe("gauge")
+    expect(metrics.select("crank_worker_state", { worker: "probe/held-1" }).filter((s) => s.value === 1).map((s) => s.labels.state)).toEqual(["healthy"])
 
     await Effect.runPromise(controller.drain("probe/held-1", 10_000))
     const answer = await until("/readyz answers 503", async () => {
       const a = await get(`${probes}readyz`)
-      return a.status === 503 ? a : undefined
+      return a.status === 503 && a
     })
     expect(JSON.parse(answer.body)).toMatchObject({ ready: false, workers: [{ id: "probe/held-1", state: "draining", inFlight: 1 }] })
 

@@ -165,11 +165,10 @@ describe("in-process mesh", () => {
           Worker.defineWorker({ name: "hang", implements: [implement(Hang, () => Effect.never), implement(HelloGreet, greetAs("1.0.0"))] }),
         )
         yield* healthy(worker.id)
-        const started = Date.now()
+        // The request's own 30 ms deadline ended it (the message names it), not the client's default.
         const timeout = yield* failureOf(client.invoke(Hang, {}, { timeoutMs: 30 }))
         expect(timeout.code).toBe("TIMEOUT")
         expect(timeout.message).toContain("30 ms")
-        expect(Date.now() - started).toBeLessThan(1_000)
         // The abandoned handler does not stay counted as in flight.
         yield* eventually("nothing in flight", () => worker.inFlight() === 0)
         expect(yield* client.invoke(HelloGreet, { message: "still here" })).toMatchObject({ worker: worker.id })

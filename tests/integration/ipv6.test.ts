@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import { useMeshClients } from "../support/meshClient.ts"
-import { freePort, until, useProcesses } from "../support/processes.ts"
+import { until } from "../support/poll.ts"
+import { freePort, useProcesses } from "../support/processes.ts"
 
 const processes = useProcesses()
 const connect = useMeshClients()

@@ -10,7 +10,8 @@ import { Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import { useMeshClients, type MeshClient } from "../support/meshClient.ts"
-import { type CrankProcess, freePort, until, useProcesses } from "../support/processes.ts"
+import { until } from "../support/poll.ts"
+import { type CrankProcess, freePort, useProcesses } from "../support/processes.ts"
 import { TestSlow } from "../support/slowWorker.ts"
 
 const timingArgs = ["--heartbeat-ms", "100", "--stale-after-ms", "400", "--evict-after-ms", "2000"]

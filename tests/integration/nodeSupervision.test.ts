@@ -7,6 +7,7 @@ import * as Client from "../../actors/Client.ts"
 import * as Node from "../../src/Node.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import type { Transport } from "../../transports/Transport.ts"
+import { until } from "../support/poll.ts"
 
 const timings = { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 }
 
@@ -84,12 +85,16 @@ describe("a node under its root supervisor", () => {
       await Effect.runPromise(awaitWorkers(controller, (ws) => ws.length === 1 && ws[0]!.state === "healthy", 5_000))
       await Effect.runPromise(controller.drain("n/hello-1", 1_000))
       await Effect.runPromise(awaitWorkers(controller, (ws) => ws.length === 0, 5_000))
-      const deadline = Date.now() + 2_000
-      let child = (await Effect.runPromise(node.supervisor.children)).find((c) => c.id === "hello-1")
-      while (child?.status !== "stopped" && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 10))
-        child = (await Effect.runPromise(node.supervisor.children)).find((c) => c.id === "hello-1")
-      }
+      let last: unknown
+      const child = await until(
+        "the supervisor to see hello-1 stopped",
+        async () => {
+          const found = (await Effect.runPromise(node.supervisor.children)).find((c) => c.id === "hello-1")
+          last = found
+          return found?.status === "stopped" && found
+        },
+        { show: () => last },
+      )
       expect(child).toMatchObject({ status: "stopped", restarts: 0 })
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -240,33 +240,3 @@ export const freePort = (host = "127.0.0.1"): Promise<number> =>
       server.close(() => resolve(address.port))
     })
   })
-
-/**
- * Polls `probe` (sync or async) until it returns something other than `undefined`/`false`, for at most
- * `timeoutMs` of real time. A probe that throws counts as "not yet" (the last error is reported on timeout).
- */
-export const until = async <A>(
-  what: string,
-  probe: () => A | undefined | false | Promise<A | undefined | false>,
-  options: { readonly timeoutMs?: number; readonly intervalMs?: number; readonly show?: () => unknown } = {},
-): Promise<A> => {
-  const deadline = performance.now() + (options.timeoutMs ?? 10_000)
-  let lastError: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined && value !== false) return value
-    } catch (error) {
-      lastError = error
-    }
-    if (performance.now() > deadline) {
-      const shown = options.show?.()
-      throw new Error(
-        `condition not met within ${options.timeoutMs ?? 10_000} ms: ${what}` +
-          (shown === undefined ? "" : `\nlast seen: ${JSON.stringify(shown)}`) +
-          (lastError === undefined ? "" : `\nlast error: ${lastError instanceof Error ? lastError.message : String(lastError)}`),
-      )
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 10))
-  }
-}

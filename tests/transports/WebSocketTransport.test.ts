@@ -14,7 +14,8 @@ import WebSocket from "ws"
 import type { ControlMessage, Heartbeat } from "../../transports/Envelope.ts"
 import { type Handlers, TransportError } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
-import { eventually, invoke, Peer, transportConformance } from "./conformance.ts"
+import { eventually } from "../support/poll.ts"
+import { invoke, Peer, transportConformance } from "./conformance.ts"
 
 transportConformance("WebSocketTransport over 127.0.0.1", () => WebSocketTransport.make(), () => "ws://127.0.0.1:0/mesh")
 transportConformance("WebSocketTransport over [::1]", () => WebSocketTransport.make(), () => "ws://[::1]:0")
@@ -51,7 +52,7 @@ describe("WebSocketTransport", () => {
         const socket = yield* rawClient(listener.address, { autoPong: false })
         let closed: number | undefined
         socket.on("close", (code) => (closed = code))
-        yield* eventually(() => server.closes.length === 1 && closed !== undefined, "the silent peer to be dropped")
+        yield* eventually("the silent peer to be dropped", () => server.closes.length === 1 && closed !== undefined)
         expect(server.closes[0]).toEqual({ code: 1006, reason: "no pong from the peer within 20 ms" })
         expect(closed).toBe(1006)
       }),
@@ -68,7 +69,7 @@ describe("WebSocketTransport", () => {
         const socket = yield* rawClient(listener.address)
         let pings = 0
         socket.on("ping", () => pings++)
-        yield* eventually(() => pings >= 5, "five keepalive rounds")
+        yield* eventually("five keepalive rounds", () => pings >= 5)
         expect(socket.readyState).toBe(WebSocket.OPEN)
         expect(connection.isOpen()).toBe(true)
         expect(server.closes).toEqual([])
@@ -123,7 +124,7 @@ describe("WebSocketTransport", () => {
         // Read (and discard) the 408 so that the server's end of the stream is seen.
         socket.resume()
         yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
-        yield* eventually(() => closed, "the listener to drop the silent socket", 3_000)
+        yield* eventually("the listener to drop the silent socket", () => closed, { timeoutMs: 3_000 })
       }),
     ))
 
@@ -162,7 +163,7 @@ describe("WebSocketTransport", () => {
         const connection = yield* transport.connect(listener.address, new Peer().handlers)
         yield* Effect.forkChild(connection.call(invoke("a", "test.hang")), { startImmediately: true })
         yield* Effect.forkChild(connection.call(invoke("b", "test.hang")), { startImmediately: true })
-        yield* eventually(() => server.started.size === 2, "two requests in service")
+        yield* eventually("two requests in service", () => server.started.size === 2)
         expect(yield* connection.call(invoke("c", "test.echo"))).toMatchObject({ _tag: "Failure", id: "c", code: "OVERLOADED", retriable: true })
       }),
     ))
@@ -218,7 +219,7 @@ describe("WebSocketTransport", () => {
         const connection = yield* transport.connect(listener.address, new Peer().handlers)
         yield* connection.send(heartbeat(0))
         yield* connection.send(heartbeat(1))
-        yield* eventually(() => received.length === 2, "both messages")
+        yield* eventually("both messages", () => received.length === 2)
         expect(connection.isOpen()).toBe(true)
       }).pipe(Effect.provide(Logger.layer([]))),
     ))
@@ -233,7 +234,7 @@ describe("WebSocketTransport", () => {
         const connection = yield* transport.connect(listener.address, client.handlers)
         const reason = "é".repeat(200)
         yield* connection.close({ code: 4000, reason })
-        yield* eventually(() => server.closes.length === 1, "the server to see the close")
+        yield* eventually("the server to see the close", () => server.closes.length === 1)
         expect(client.closes).toEqual([{ code: 4000, reason }])
         expect(server.closes[0]!.code).toBe(4000)
         expect(Buffer.byteLength(server.closes[0]!.reason)).toBeLessThanOrEqual(123)
@@ -249,7 +250,7 @@ describe("WebSocketTransport", () => {
         const listener = yield* transport.listen("ws://127.0.0.1:0", server.handlers)
         const connection = yield* transport.connect(listener.address, new Peer().handlers)
         yield* connection.close({ code: 1006, reason: "simulated loss" })
-        yield* eventually(() => server.closes.length === 1, "the server to see the loss")
+        yield* eventually("the server to see the loss", () => server.closes.length === 1)
         expect(server.closes[0]!.code).toBe(1006)
       }),
     ))

@@ -9,18 +9,10 @@ import { describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import type { Reply } from "../../transports/Envelope.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
+import { until } from "../support/poll.ts"
 import { invoke, Peer } from "./conformance.ts"
 
 type Frame = Record<string, unknown>
-
-/** Polls `check` until it holds, for at most `timeoutMs`. */
-const until = async (check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
-}
 
 /** A `ws` client that speaks no protocol: it sends what it is told and records what comes back. */
 class RawPeer {
@@ -48,12 +40,12 @@ class RawPeer {
 
   /** The next frame not yet read. */
   async next(): Promise<Frame> {
-    await until(() => this.frames.length > this.read, "a frame from the listener")
+    await until("a frame from the listener", () => this.frames.length > this.read)
     return this.frames[this.read++]!
   }
 
   async waitClosed(): Promise<{ code: number; reason: string }> {
-    await until(() => this.closed !== undefined, "the listener to close the connection")
+    await until("the listener to close the connection", () => this.closed !== undefined)
     return this.closed!
   }
 
@@ -173,7 +165,7 @@ describe("WebSocketTransport: bad frames", () => {
   it("answers a bad reply to one of its own calls: the call gets BAD_FRAME, the complaint goes back without the id", () =>
     withListener({}, async ({ address, server }) => {
       const peer = await RawPeer.connect(address)
-      await until(() => server.connections.length === 1, "the listener to accept")
+      await until("the listener to accept", () => server.connections.length === 1)
       const reply = Effect.runPromise(server.connections[0]!.call(invoke("c1", "test.echo", 1)))
       const request = await peer.next()
       expect(request).toMatchObject({ _tag: "Invoke", id: "c1" })
@@ -188,11 +180,11 @@ describe("WebSocketTransport: bad frames", () => {
     withListener({}, async ({ address, server }) => {
       const peer = await RawPeer.connect(address)
       peer.send(JSON.stringify(invoke("dup", "test.hang")))
-      await until(() => server.started.has("dup"), "the handler to start")
+      await until("the handler to start", () => server.started.has("dup"))
       peer.send(JSON.stringify(invoke("dup", "test.echo")))
       expectBadFrame(await peer.next(), "dup", /already in service/)
       peer.send(JSON.stringify({ _tag: "Cancel", id: "dup" }))
-      await until(() => server.interrupted.has("dup"), "the handler to be cancelled")
+      await until("the handler to be cancelled", () => server.interrupted.has("dup"))
       await expectStillServing(peer, "dup")
       peer.close()
     }))
@@ -202,7 +194,7 @@ describe("WebSocketTransport: bad frames", () => {
       const peer = await RawPeer.connect(address)
       const complaint = { _tag: "Failure", code: "BAD_FRAME", message: "your frame was odd", retriable: false }
       peer.send(JSON.stringify(complaint))
-      await until(() => server.messages.length === 1, "the complaint to arrive")
+      await until("the complaint to arrive", () => server.messages.length === 1)
       expect(server.messages[0]).toEqual(complaint)
       peer.close()
     }))
@@ -211,10 +203,10 @@ describe("WebSocketTransport: bad frames", () => {
     withListener({ maxPayload: 64 * 1024 }, async ({ address, server }) => {
       const bystander = await RawPeer.connect(address)
       const peer = await RawPeer.connect(address)
-      await until(() => server.connections.length === 2, "both connections")
+      await until("both connections", () => server.connections.length === 2)
       peer.send(JSON.stringify(invoke("big", "test.echo", "x".repeat(100 * 1024))))
       expect((await peer.waitClosed()).code).toBe(1009)
-      await until(() => server.closes.length === 1, "the listener's side to close")
+      await until("the listener's side to close", () => server.closes.length === 1)
       expect(server.closes[0]!.code).toBe(1009)
       expect(server.closes[0]!.reason).toMatch(/maxPayload \(65536 bytes\)/)
       // Just under the limit is fine.
@@ -248,7 +240,7 @@ describe("WebSocketTransport: bad frames", () => {
         for (let i = 0; i < 25 && spammer.closed === undefined; i++) {
           spammer.send(`garbage ${i}`)
           const target = answered + 5
-          await until(() => answered >= target, "the good client's answers to keep coming")
+          await until("the good client's answers to keep coming", () => answered >= target)
         }
         const closed = await spammer.waitClosed()
         expect(closed.code).toBe(1008)

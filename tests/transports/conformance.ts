@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest"
 import { CrankError } from "../../capabilities/CrankError.ts"
 import type { ControlMessage, Heartbeat, Invoke, Reply } from "../../transports/Envelope.ts"
 import { type CloseInfo, type Connection, type Handlers, type Transport, TransportError } from "../../transports/Transport.ts"
+import { eventually } from "../support/poll.ts"
 
 /** An `Invoke` for one of the test capabilities `Peer` serves. */
 export const invoke = (id: string, capability: string, input: unknown = null): Invoke => ({
@@ -70,16 +71,6 @@ export class Peer {
   }
 }
 
-/** Polls `check` every few milliseconds until it holds; dies after `timeoutMs`. */
-export const eventually = (check: () => boolean, what: string, timeoutMs = 5_000): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (!check()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
-      yield* Effect.sleep(2)
-    }
-  })
-
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> => Effect.runPromise(Effect.scoped(effect))
 
 const expectFailure = (reply: Reply, id: string, code: string): void => {
@@ -96,7 +87,7 @@ export const transportConformance = (name: string, makeTransport: () => Transpor
     const client = new Peer()
     const listener = yield* transport.listen(addressFor(), server.handlers)
     const connection = yield* transport.connect(listener.address, client.handlers)
-    yield* eventually(() => server.connections.length === 1, "the listener to accept")
+    yield* eventually("the listener to accept", () => server.connections.length === 1)
     return { transport, server, client, listener, connection, serverSide: server.connections[0]! }
   })
 
@@ -133,7 +124,7 @@ export const transportConformance = (name: string, makeTransport: () => Transpor
             yield* connection.send(heartbeat(seq))
             yield* serverSide.send(heartbeat(seq))
           }
-          yield* eventually(() => server.messages.length === count && client.messages.length === count, "all messages")
+          yield* eventually("all messages", () => server.messages.length === count && client.messages.length === count)
           const seqs = (messages: Array<ControlMessage>) => messages.map((m) => (m as Heartbeat).seq)
           const expected = Array.from({ length: count }, (_, i) => i)
           expect(seqs(server.messages)).toEqual(expected)
@@ -196,9 +187,9 @@ export const transportConformance = (name: string, makeTransport: () => Transpor
         Effect.gen(function* () {
           const { connection, server } = yield* link
           const caller = yield* Effect.forkChild(connection.call(invoke("h1", "test.hang")), { startImmediately: true })
-          yield* eventually(() => server.started.has("h1"), "the handler to start")
+          yield* eventually("the handler to start", () => server.started.has("h1"))
           yield* Fiber.interrupt(caller)
-          yield* eventually(() => server.interrupted.has("h1"), "the handler to observe its interruption")
+          yield* eventually("the handler to observe its interruption", () => server.interrupted.has("h1"))
           expect(connection.isOpen()).toBe(true)
           expect(yield* connection.call(invoke("h2", "test.echo", 2))).toEqual({ _tag: "Result", id: "h2", output: 2 })
         }),
@@ -209,7 +200,7 @@ export const transportConformance = (name: string, makeTransport: () => Transpor
         Effect.gen(function* () {
           const { connection, server, client } = yield* link
           yield* connection.close({ code: 4001, reason: "client says bye" })
-          yield* eventually(() => server.closes.length > 0, "the server to see the close")
+          yield* eventually("the server to see the close", () => server.closes.length > 0)
           yield* connection.close({ code: 4999, reason: "again" })
           expect(connection.isOpen()).toBe(false)
           expect(client.closes).toEqual([{ code: 4001, reason: "client says bye" }])
@@ -222,7 +213,7 @@ export const transportConformance = (name: string, makeTransport: () => Transpor
         Effect.gen(function* () {
           const { connection, serverSide, server, client } = yield* link
           yield* serverSide.close({ code: 4002, reason: "server says bye" })
-          yield* eventually(() => client.closes.length > 0, "the client to see the close")
+          yield* eventually("the client to see the close", () => client.closes.length > 0)
           expect(connection.isOpen()).toBe(false)
           expect(server.closes).toEqual([{ code: 4002, reason: "server says bye" }])
           expect(client.closes).toEqual([{ code: 4002, reason: "server says bye" }])
@@ -236,11 +227,11 @@ export const transportConformance = (name: string, makeTransport: () => Transpor
             const { connection, serverSide, server } = yield* link
             const ids = ["p1", "p2", "p3"]
             const callers = yield* Effect.forEach(ids, (id) => Effect.forkChild(connection.call(invoke(id, "test.hang")), { startImmediately: true }))
-            yield* eventually(() => ids.every((id) => server.started.has(id)), "the handlers to start")
+            yield* eventually("the handlers to start", () => ids.every((id) => server.started.has(id)))
             yield* (closer === "caller" ? connection : serverSide).close({ code: 1000, reason: "done" })
             const replies = yield* Effect.forEach(callers, (caller) => Fiber.join(caller).pipe(Effect.timeout(5_000)))
             replies.forEach((reply, i) => expectFailure(reply, ids[i]!, "UNAVAILABLE"))
-            yield* eventually(() => ids.every((id) => server.interrupted.has(id)), "the handlers to be interrupted")
+            yield* eventually("the handlers to be interrupted", () => ids.every((id) => server.interrupted.has(id)))
           }),
         ))
     }
@@ -291,9 +282,9 @@ export const transportConformance = (name: string, makeTransport: () => Transpor
           const scope = yield* Scope.make()
           const listener = yield* Scope.provide(transport.listen(addressFor(), server.handlers), scope)
           const connection = yield* transport.connect(listener.address, client.handlers)
-          yield* eventually(() => server.connections.length === 1, "the listener to accept")
+          yield* eventually("the listener to accept", () => server.connections.length === 1)
           yield* Scope.close(scope, Exit.void)
-          yield* eventually(() => client.closes.length > 0, "the client to see the close")
+          yield* eventually("the client to see the close", () => client.closes.length > 0)
           expect(connection.isOpen()).toBe(false)
           expect(client.closes).toHaveLength(1)
           expect(client.closes[0]!.code).toBe(1001)
