@@ -54,6 +54,13 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string>>
   /** For messages; defaults to the command and its first argument. */
   readonly name?: string
+  /**
+   * The program and its first arguments, before `args`: default `node bin/crank.js` in the repository (what
+   * `npx crank` runs). A test of an installed package passes its `node_modules/.bin/crank`, or `npm start`.
+   */
+  readonly command?: ReadonlyArray<string>
+  /** Working directory; default the repository root. */
+  readonly cwd?: string
 }
 
 const describeProcess = (p: { name: string; pid: number | undefined; stdout: string; stderr: string }) =>
@@ -85,8 +92,9 @@ const installExitHook = () => {
 export const startCrank = (args: ReadonlyArray<string>, options: StartOptions = {}): CrankProcess => {
   installExitHook()
   const name = options.name ?? `crank ${args.slice(0, 2).join(" ")}`
-  const child = spawn(process.execPath, ["bin/crank.js", ...args], {
-    cwd: repoRoot,
+  const [program, ...prefix] = options.command ?? [process.execPath, "bin/crank.js"]
+  const child = spawn(program!, [...prefix, ...args], {
+    cwd: options.cwd ?? repoRoot,
     env: environment(options.env),
     stdio: ["ignore", "pipe", "pipe"],
   })
