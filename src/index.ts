@@ -5,13 +5,15 @@
 
 // Capabilities: contracts and how callers name them.
 export { defineCapability, describe, keyOf, InvalidCapability } from "../capabilities/Capability.ts"
-export type { Capability, CapabilityDescriptor, ErrorSpec, InputOf, OutputOf, Placement } from "../capabilities/Capability.ts"
+export type { Capability, CapabilityDescriptor, ErrorSpec, ErrorsOf, InputOf, OutputOf, Placement } from "../capabilities/Capability.ts"
 export { catalogOf } from "../capabilities/Catalog.ts"
 export type { Catalog, CatalogEntry } from "../capabilities/Catalog.ts"
 export { parseRef, formatRef, refOf } from "../capabilities/CapabilityRef.ts"
 export type { CapabilityRef } from "../capabilities/CapabilityRef.ts"
 export { CrankError, crankError, isCrankError, SystemErrorCodes } from "../capabilities/CrankError.ts"
 export type { SystemErrorCode } from "../capabilities/CrankError.ts"
+export { declaredError } from "../capabilities/declaredError.ts"
+export type { DeclaredCode } from "../capabilities/declaredError.ts"
 
 // Workers: what an author writes.
 export { implement } from "../actors/Implementation.ts"
@@ -23,6 +25,7 @@ export type { RunningWorker, WorkerDefinition, WorkerOptions } from "../actors/W
 export * as Controller from "../actors/Controller.ts"
 export * as Worker from "../actors/Worker.ts"
 export * as Client from "../actors/Client.ts"
+export type { InvokeFunction, InvokeOptions } from "../actors/Client.ts"
 export { workerLifecycle, lifecycleStates } from "../actors/workerLifecycle.ts"
 export type { LifecycleEvent, LifecycleState } from "../actors/workerLifecycle.ts"
 export { defaults } from "../actors/defaults.ts"

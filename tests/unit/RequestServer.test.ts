@@ -144,21 +144,102 @@ describe("RequestServer", () => {
     })
   })
 
-  describe("declared errors", () => {
-    const tooLoud = () => new CrankError({ code: "TOO_LOUD", message: "please do not shout", retriable: true })
-
-    it.each([
-      ["Effect.fail", () => Effect.fail(tooLoud())],
-      ["a rejected Promise", () => Promise.reject(tooLoud())],
-      ["a throw", () => {
-        throw tooLoud()
+  describe("errors a handler raises", () => {
+    // Every way a handler can fail with a CrankError: the rule in RequestServer.ts treats them all alike.
+    const raisers = (code: string, message: string): ReadonlyArray<[string, (context: HandlerContext) => unknown]> => [
+      ["Effect.fail", (context) => Effect.fail(context.error(code, message))],
+      ["yield* in Effect.gen", (context) => Effect.gen(function* () {
+        return yield* context.error(code, message)
+      })],
+      ["a throw", (context) => {
+        throw context.error(code, message)
       }],
-    ])("a CrankError raised by %s passes its code, message and retriability through", async (_, raise) => {
-      const { server } = serverWith((text) => (text === "LOUD" ? raise() : undefined))
-      const invoke = request({ text: "LOUD" })
-      const reply = await run(server.serve(invoke))
-      expect(reply).toEqual({ _tag: "Failure", id: invoke.id, code: "TOO_LOUD", message: "please do not shout", retriable: true })
-      expectResult(await run(server.serve(request({ text: "quiet" }))), { echo: "quiet", version: "1.0.0" })
+      ["a rejected Promise", (context) => Promise.reject(context.error(code, message))],
+      ["a throw in an async handler", async (context) => {
+        await Promise.resolve()
+        throw context.error(code, message)
+      }],
+    ]
+    const messages = (logs: ReturnType<typeof captureLogs>, level: string) =>
+      logs.lines.filter((line) => line.level === level).map((line) => JSON.stringify(line.message))
+
+    it.each(raisers("TOO_LOUD", "please do not shout"))(
+      "a declared code raised by %s reaches the caller with its message, retriable as declared, and logs nothing",
+      async (_, raise) => {
+        const { server } = serverWith((text, context) => (text === "LOUD" ? raise(context) : undefined))
+        const logs = captureLogs()
+        const invoke = request({ text: "LOUD" })
+        const reply = await run(server.serve(invoke).pipe(Effect.provide(logs.layer)))
+        expect(reply).toEqual({ _tag: "Failure", id: invoke.id, code: "TOO_LOUD", message: "please do not shout", retriable: true })
+        expect(logs.lines).toEqual([])
+        expectResult(await run(server.serve(request({ text: "quiet" }))), { echo: "quiet", version: "1.0.0" })
+      },
+    )
+
+    it.each(raisers("TOO_QUIET", "speak up"))(
+      "an undeclared code raised by %s reaches the caller as INTERNAL and is logged with the capability and the code",
+      async (_, raise) => {
+        const { server } = serverWith((text, context) => (text === "quiet" ? raise(context) : undefined))
+        const logs = captureLogs()
+        const failure = expectFailure(await run(server.serve(request({ text: "quiet" })).pipe(Effect.provide(logs.layer))), "INTERNAL")
+        expect(failure.retriable).toBe(false)
+        expect(failure.message).toContain("demo.echo@1.0.0")
+        expect(failure.message).toContain("TOO_QUIET")
+        expect(failure.message).toContain("speak up")
+        const warnings = messages(logs, "Warn")
+        expect(warnings).toHaveLength(1)
+        expect(warnings[0]).toContain("demo.echo@1.0.0")
+        expect(warnings[0]).toContain("TOO_QUIET")
+        expect(server.inFlight()).toBe(0)
+        expectResult(await run(server.serve(request({ text: "after" }))), { echo: "after", version: "1.0.0" })
+      },
+    )
+
+    it.each(raisers("INVALID_INPUT", "the end date is before the start date"))(
+      "INVALID_INPUT raised by %s passes through, not retriable: input the schema could not express",
+      async (_, raise) => {
+        const { server, calls } = serverWith((text, context) => (text === "backwards" ? raise(context) : undefined))
+        const logs = captureLogs()
+        const invoke = request({ text: "backwards" })
+        const reply = await run(server.serve(invoke).pipe(Effect.provide(logs.layer)))
+        expect(reply).toEqual({ _tag: "Failure", id: invoke.id, code: "INVALID_INPUT", message: "the end date is before the start date", retriable: false })
+        expect(calls.count).toBe(1)
+        expect(logs.lines).toEqual([])
+      },
+    )
+
+    it("takes retriable from the declared spec, whatever the raised error says", async () => {
+      const { server } = serverWith(() => Effect.fail(new CrankError({ code: "TOO_LOUD", message: "shh", retriable: false })))
+      expect(expectFailure(await run(server.serve(request({ text: "LOUD" }))), "TOO_LOUD").retriable).toBe(true)
+      const Strict = defineCapability({
+        id: "demo.strict",
+        version: "1.0.0",
+        input: EchoInput,
+        output: EchoOutput,
+        errors: [{ code: "REFUSED", description: "never works", retriable: false }],
+      })
+      const strict = implement(Strict, (_, context) => Effect.fail(context.error("REFUSED", "no")))
+      const { server: other } = serverWith(undefined, { extra: [strict] })
+      const reply = await run(other.serve(request({ text: "x" }, { capability: "demo.strict" })))
+      expect(reply).toMatchObject({ _tag: "Failure", code: "REFUSED", message: "no", retriable: false })
+    })
+
+    it.each(["DRAINING", "OVERLOADED", "NO_WORKER", "UNAVAILABLE"])(
+      "a handler raising the runtime's %s gets INTERNAL, so no caller retries a handler that ran",
+      async (code) => {
+        const { server } = serverWith(() => Effect.fail(new CrankError({ code, message: "not really", retriable: true })))
+        const logs = captureLogs()
+        const failure = expectFailure(await run(server.serve(request({ text: "x" })).pipe(Effect.provide(logs.layer))), "INTERNAL")
+        expect(failure.retriable).toBe(false)
+        expect(failure.message).toContain("only the runtime may use")
+        expect(messages(logs, "Warn").join()).toContain(code)
+      },
+    )
+
+    it("a handler failing with TIMEOUT itself is INTERNAL; only the runtime's deadline answers TIMEOUT", async () => {
+      const { server } = serverWith(() => Effect.fail(new CrankError({ code: "TIMEOUT", message: "upstream timed out", retriable: false })))
+      const failure = expectFailure(await run(server.serve(request({ text: "x" })).pipe(Effect.provide(captureLogs().layer))), "INTERNAL")
+      expect(failure.message).toContain("upstream timed out")
     })
   })
 
@@ -171,10 +252,15 @@ describe("RequestServer", () => {
     expect(server.inFlight()).toBe(0)
   })
 
-  it("NO_WORKER for a capability or range it does not serve", async () => {
-    const { server, calls } = serverWith()
-    expectFailure(await run(server.serve(request({ text: "x" }, { capability: "demo.other" }))), "NO_WORKER")
-    expectFailure(await run(server.serve(request({ text: "x" }, { range: "^2" }))), "NO_WORKER")
+  it("NO_WORKER for a capability or range it does not serve, naming what it serves instead", async () => {
+    const v12 = implement(echoAt("1.2.0"), ({ text }) => ({ echo: text, version: "1.2.0" }))
+    const { server, calls } = serverWith(undefined, { extra: [v12] })
+    const other = expectFailure(await run(server.serve(request({ text: "x" }, { capability: "demo.other" }))), "NO_WORKER")
+    expect(other.message).toBe("worker w-test does not serve demo.other@^1; it serves demo.echo")
+    const typo = expectFailure(await run(server.serve(request({ text: "x" }, { capability: "demo.echoo" }))), "NO_WORKER")
+    expect(typo.message).toBe("worker w-test does not serve demo.echoo@^1; did you mean demo.echo?")
+    const range = expectFailure(await run(server.serve(request({ text: "x" }, { range: "^2" }))), "NO_WORKER")
+    expect(range.message).toBe("worker w-test does not serve demo.echo@^2; it serves demo.echo 1.2.0, 1.0.0")
     expect(calls.count).toBe(0)
   })
 
