@@ -53,7 +53,8 @@ export class CrankError extends Schema.TaggedError<CrankError>()("CrankError", {
 }) {}
 
 /**
- * Builds a runtime failure with its default retriability.
+ * Builds a runtime failure with its default retriability. A handler raising one of its capability's own codes
+ * uses `context.error` (or `declaredError`) instead, which checks the code against the capability.
  *
  * @example
  * ```ts
