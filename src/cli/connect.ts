@@ -16,8 +16,12 @@ export const unavailable = (error: { readonly message: string }): CrankError => 
 export const noControllerHint = (address: string): string =>
   `is a controller running there? Start one with \`crank controller\` (or \`crank dev\`), or point to yours with --controller URL (env ${environment.controller}); tried ${address}`
 
-/** A client of the controller at `address`; an unreachable controller fails with `UNAVAILABLE` and the hint above. */
+/**
+ * A client of the controller at `address`; an unreachable controller fails with `UNAVAILABLE` and the hint above.
+ * Through the controller's relay: a command makes one or two requests, so learning the routing table and dialling
+ * a worker would cost more round trips than the one hop it saves.
+ */
 export const connectClient = (address: string, timeoutMs: number): Effect.Effect<Client.Client, CrankError, Scope.Scope> =>
-  Client.make({ transport: cliTransport(), controller: address, timeoutMs }).pipe(
+  Client.make({ transport: cliTransport(), controller: address, timeoutMs, direct: false }).pipe(
     Effect.mapError((error: TransportError) => crankError("UNAVAILABLE", `${error.message}: ${noControllerHint(address)}`)),
   )
