@@ -6,6 +6,7 @@
 import { Effect, Schema } from "effect"
 import { describe, expect, expectTypeOf, it } from "vitest"
 import { type HandlerContext, implement } from "../../actors/Implementation.ts"
+import { defineWorker } from "../../actors/Worker.ts"
 import { type Capability, defineCapability, type ErrorsOf } from "../../capabilities/Capability.ts"
 import { CrankError } from "../../capabilities/CrankError.ts"
 import { declaredError } from "../../capabilities/declaredError.ts"
@@ -54,6 +55,12 @@ describe("declared error codes (types)", () => {
       if (a < 0) throw context.error("NEGATIVE", "no such code")
       return a / b
     })
+  })
+
+  it("an implementation with declared codes goes into a worker beside one without", () => {
+    const divide = implement(Divide, ({ a, b }) => a / b)
+    const greet = implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))
+    expect(defineWorker({ name: "mixed", implements: [divide, greet] }).implementations).toHaveLength(2)
   })
 
   it("a capability declaring nothing may still raise INVALID_INPUT", () => {
