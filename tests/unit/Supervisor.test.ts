@@ -4,6 +4,7 @@ import { TestClock } from "effect/testing"
 import * as Supervisor from "../../src/Supervisor.ts"
 import type { ChildSpec, SupervisorError, SupervisorEvent } from "../../src/Supervisor.ts"
 import { addRestart, backoffDelay } from "../../src/supervisor/restartWindow.ts"
+import { settled, yieldTimes } from "../support/poll.ts"
 
 /**
  * A bench of children that log their starts and stops, count their instances, and can be made to exit
@@ -58,19 +59,14 @@ class Lab {
   }
 }
 
-/** Lets the other fibers run until `cond` holds, then a little longer so unexpected extra work shows up too. */
+/**
+ * Lets the other fibers run until `cond` holds (poll.ts `settled`: virtual time, bounded yields), then a little
+ * longer so unexpected extra work shows up too.
+ */
 const eventually = (label: string, cond: () => boolean): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 5000; i++) {
-      if (cond()) return yield* settle
-      yield* Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`gave up waiting for: ${label}`))
-  })
+  Effect.andThen(settled(label, cond, { maxYields: 5_000 }), settle)
 
-const settle: Effect.Effect<void> = Effect.gen(function* () {
-  for (let i = 0; i < 50; i++) yield* Effect.yieldNow
-})
+const settle: Effect.Effect<void> = yieldTimes(50)
 
 const test = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> =>
   Effect.runPromise(effect.pipe(Effect.scoped, Effect.provide(TestClock.layer())))
@@ -545,8 +541,10 @@ describe("Supervisor: events", () => {
       yield* lab.crashAndAwaitRestart("a")
       expect(lab.events.map((e) => e._tag)).toEqual(["ChildStarted", "ChildExited", "RestartScheduled", "ChildStarted"])
       expect(yield* statuses(sup)).toEqual(["a:running:1"])
-      expect(lines.map(([level]) => level)).toEqual(["Info", "Warn", "Warn", "Info"])
-      expect(String(lines[1]?.[1])).toContain("child exited (failure): boom")
+      // The first start is routine (debug, below the default level); the crash and restart are news.
+      expect(lines.map(([level]) => level)).toEqual(["Warn", "Warn", "Info"])
+      expect(String(lines[0]?.[1])).toContain("child exited (failure): boom")
+      expect(String(lines[2]?.[1])).toContain("child restarted (1)")
     }).pipe(Effect.provide(Logger.layer([capture]))))
   })
 })
