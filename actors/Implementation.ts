@@ -7,8 +7,12 @@ import type { Capability } from "../capabilities/Capability.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import type { DeclaredCode } from "../capabilities/declaredError.ts"
 
-/** `E` is the capability's declared error codes (see `Capability`). */
-export interface HandlerContext<E extends string = string> {
+/**
+ * `E` is the capability's declared error codes (see `Capability`). Plain `HandlerContext` (`never`) is the
+ * context of any capability: a handler written apart and annotated with it fits every capability, and may
+ * raise only `INVALID_INPUT` through it.
+ */
+export interface HandlerContext<E extends string = never> {
   readonly requestId: string
   readonly workerId: string
   /** Aborted when the caller cancels or the deadline passes: for Promise handlers (Effect handlers are interrupted). */
@@ -27,11 +31,12 @@ export interface HandlerContext<E extends string = string> {
  * caller as it is, however it was raised; any other code, and anything else thrown, rejected or died with,
  * reaches the caller as `INTERNAL`, logged on the worker, and the worker keeps serving.
  */
-export type Handler<I, O, E extends string = string> = (
+export type Handler<I, O, E extends string = never> = (
   input: I,
   context: HandlerContext<E>,
 ) => Effect.Effect<O, CrankError> | PromiseLike<O> | O
 
+/** Plain `Implementation` (any input, output and codes) is what workers and servers hold. */
 export interface Implementation<I = any, O = any, E extends string = string> {
   readonly capability: Capability<I, O, E>
   readonly handler: Handler<I, O, E>

@@ -38,7 +38,7 @@ interface Served {
   readonly error: (code: DeclaredCode<string>, message: string) => CrankError
 }
 
-class Context implements HandlerContext {
+class Context implements HandlerContext<string> {
   private abort: AbortController | undefined
   constructor(
     readonly requestId: string,

@@ -63,6 +63,16 @@ describe("declared error codes (types)", () => {
     expect(defineWorker({ name: "mixed", implements: [divide, greet] }).implementations).toHaveLength(2)
   })
 
+  it("a handler written apart with a plain HandlerContext fits any capability", () => {
+    const half = ({ a }: { readonly a: number; readonly b: number }, context: HandlerContext) => {
+      if (Number.isNaN(a)) throw context.error("INVALID_INPUT", "a is not a number")
+      // @ts-expect-error: a plain HandlerContext knows no declared codes
+      if (a < 0) throw context.error("DIVIDE_BY_ZERO", "not through a plain context")
+      return a / 2
+    }
+    implement(Divide, half)
+  })
+
   it("a capability declaring nothing may still raise INVALID_INPUT", () => {
     implement(HelloGreet, ({ message }, context) => {
       // @ts-expect-error: hello.greet declares no codes

@@ -35,14 +35,14 @@ const request = (input: unknown, overrides: Partial<Invoke> = {}): Invoke => ({
 
 /** A server whose echo handler counts its calls; `behave` may replace the answer per input text. */
 const serverWith = (
-  behave: (text: string, context: HandlerContext) => unknown = () => undefined,
+  behave: (text: string, context: HandlerContext<string>) => unknown = () => undefined,
   options: { readonly maxInFlight?: number; readonly extra?: ReadonlyArray<Implementation> } = {},
 ) => {
   const calls = { count: 0 }
   // Typed loosely on purpose: `behave` returns deliberately wrong things (defects, bad output).
   const echo: Implementation = {
     capability: Echo,
-    handler: ({ text }: { readonly text: string }, context: HandlerContext) => {
+    handler: ({ text }: { readonly text: string }, context: HandlerContext<string>) => {
       calls.count++
       return behave(text, context) ?? { echo: text, version: "1.0.0" }
     },
@@ -146,7 +146,7 @@ describe("RequestServer", () => {
 
   describe("errors a handler raises", () => {
     // Every way a handler can fail with a CrankError: the rule in RequestServer.ts treats them all alike.
-    const raisers = (code: string, message: string): ReadonlyArray<[string, (context: HandlerContext) => unknown]> => [
+    const raisers = (code: string, message: string): ReadonlyArray<[string, (context: HandlerContext<string>) => unknown]> => [
       ["Effect.fail", (context) => Effect.fail(context.error(code, message))],
       ["yield* in Effect.gen", (context) => Effect.gen(function* () {
         return yield* context.error(code, message)
