@@ -16,8 +16,8 @@ import { CrankStatus } from "../capabilities/crank.ts"
 import * as Mesh from "./Mesh.ts"
 
 export interface PromiseMesh {
-  invoke<C extends Capability>(capability: C, input: InputOf<C>, options?: InvokeOptions): Promise<OutputOf<C>>
-  invoke(ref: string, input: unknown, options?: InvokeOptions): Promise<unknown>
+  /** The client's `invoke` as a Promise: one signature, so a wrong input field is reported as such. */
+  readonly invoke: <T extends Capability | string>(target: T, input: InputOf<T>, options?: InvokeOptions) => Promise<OutputOf<T>>
   readonly status: () => Promise<MeshStatus>
   /** Drains every worker and stops the mesh. */
   readonly stop: () => Promise<void>
@@ -34,8 +34,7 @@ export const startMesh = async (options: Mesh.MeshOptions): Promise<PromiseMesh>
     throw error
   })
   return {
-    invoke: ((target: Capability | string, input: unknown, invokeOptions?: InvokeOptions) =>
-      Effect.runPromise(mesh.client.invoke(target as string, input, invokeOptions))) as PromiseMesh["invoke"],
+    invoke: (target, input, invokeOptions) => Effect.runPromise(mesh.client.invoke(target, input, invokeOptions)),
     status: () => Effect.runPromise(mesh.client.invoke(CrankStatus, {})),
     stop: () => Effect.runPromise(Scope.close(scope, Exit.void)),
     mesh,

@@ -68,8 +68,8 @@ describe("crank dev <module>", () => {
   it("serves the worker a module exports, found through the same loader as crank worker", async () => {
     const port = await freePort()
     const dev = processes.start(["dev", "examples/hello", "--port", String(port), "--replicas", "1"])
-    await dev.waitForLine("crank dev: controller on", 30_000)
-    expect(dev.stdout()).toMatch(/^hello\.greet\s+1\.0\.0\s+1\s/m)
+    // The catalog, as the controller sees it once the worker is healthy: one hello.greet worker.
+    await dev.waitForLine(/^hello\.greet\s+1\.0\.0\s+1\s/, 30_000)
     const answer = await processes.run(["invoke", "hello.greet", '{"message":"dev"}', "--json", "--controller", `ws://127.0.0.1:${port}`])
     expect(answer.code, answer.stderr).toBe(0)
     expect(JSON.parse(answer.stdout)).toEqual({ greeting: "Hello, dev", worker: "dev/hello-1" })
