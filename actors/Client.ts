@@ -11,7 +11,11 @@
  * (`ControllerLink.ts`, one connection shared by every caller and redialled on demand). `timeoutMs` is the whole
  * request's budget: a dial, and a second attempt elsewhere, spend from it rather than starting afresh.
  */
-import { Cause, Effect, Exit, Schema, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import { type Capability, type InputOf, type OutputOf } from "../capabilities/Capability.ts"
 import { type CapabilityRef, parseRef } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"

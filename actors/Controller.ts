@@ -9,7 +9,13 @@
  * events that can change it; a heartbeat from a healthy worker just refreshes a timestamp (see "Lifecycle" in
  * docs/architecture.md for the measurement behind this).
  */
-import { Clock, Effect, Iterable, PubSub, Queue, Schedule, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Iterable from "effect/Iterable"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { getInitialSnapshot } from "xstate"
 import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
 import { type Catalog, catalogOf } from "../capabilities/Catalog.ts"

@@ -11,7 +11,11 @@
  * out stops waiting (`TIMEOUT`) without cutting the dial off for the others, and a connection's scope is closed
  * only when that connection has closed, never while someone is connecting in it.
  */
-import { Cause, Effect, Exit, Fiber, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
 import { crankError, type CrankError, messageOf } from "../capabilities/CrankError.ts"
 import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import type { Connection, Handlers, Transport, TransportError } from "../transports/Transport.ts"

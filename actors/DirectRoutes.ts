@@ -17,7 +17,13 @@
  * Each worker connection lives in a scope of its own under the client's, closed when its route retires or the
  * connection drops: a client that outlives many workers holds nothing for the ones that are gone.
  */
-import { Clock, Effect, Exit, Fiber, Option, Queue, Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
 import { crankError, mayRetryElsewhere } from "../capabilities/CrankError.ts"
 import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import type { Connection, Handlers, Transport } from "../transports/Transport.ts"

@@ -2,7 +2,7 @@
  * What a worker author writes: a capability paired with a handler. The runtime does everything else
  * (validation, limits, deadlines, registration, heartbeats, drain).
  */
-import type { Effect } from "effect"
+import type * as Effect from "effect/Effect"
 import type { Capability } from "../capabilities/Capability.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import type { DeclaredCode } from "../capabilities/declaredError.ts"

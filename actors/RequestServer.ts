@@ -17,7 +17,10 @@
  * It runs in whatever fiber the transport calls it from (the caller's, in one process), so it counts in-flight
  * work itself: that count is what limits and drain rely on.
  */
-import { Cause, Effect, Exit, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 import { type ErrorSpec, keyOf } from "../capabilities/Capability.ts"
 import { compareVersionsDescending, satisfies } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError, isCrankError, messageOf, reservedCodes } from "../capabilities/CrankError.ts"

@@ -8,7 +8,12 @@
  *
  * Its own view of its life is an xstate actor of `workerLifecycle`, driven by what its connection does.
  */
-import { Deferred, Effect, Exit, Fiber, Schedule, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { createActor, type Actor } from "xstate"
 import { describe, type Placement } from "../capabilities/Capability.ts"
 import { crankError } from "../capabilities/CrankError.ts"

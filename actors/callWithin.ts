@@ -10,7 +10,9 @@
  * Why the timer is skipped in process: there the handler starts at once under the request server's own
  * deadline, and a timer per request would cost more than the request itself (bench/RESULTS.md).
  */
-import { Clock, Effect, Option } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { crankError } from "../capabilities/CrankError.ts"
 import { failureOf, type Failure, type Invoke, type Reply } from "../transports/Envelope.ts"
 import type { Connection } from "../transports/Transport.ts"

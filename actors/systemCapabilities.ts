@@ -3,7 +3,7 @@
  * capabilities/crank.ts). They run through a `RequestServer` like any worker's, so system requests get the
  * same validation and typed errors.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Catalog } from "../capabilities/Catalog.ts"
 import { CrankDrain, CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"

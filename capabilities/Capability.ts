@@ -6,7 +6,7 @@
  * handler runs); `describe` turns it into a plain `CapabilityDescriptor` that travels in `Register` frames and
  * feeds the catalog.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import semver from "semver"
 
 /**

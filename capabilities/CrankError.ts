@@ -8,7 +8,7 @@
  *
  * The runtime codes are listed in `docs/errors.md`; their meaning is public API, like ws's `WS_ERR_*` codes.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** Codes the runtime itself raises. Capabilities may declare more of their own. */
 export const SystemErrorCodes = [

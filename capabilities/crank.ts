@@ -2,7 +2,7 @@
  * The controller's own capabilities, served by the controller itself (as Moleculer's `$node` services are):
  * tools such as `crank status` and `crank drain` are ordinary clients invoking these.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { defineCapability } from "./Capability.ts"
 
 const Transition = Schema.Struct({

@@ -8,7 +8,9 @@
  * const { greeting } = yield* mesh.client.invoke(HelloGreet, { message: "hi" })
  * ```
  */
-import { Effect, References, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as References from "effect/References"
+import type * as Scope from "effect/Scope"
 import type { LogLevel } from "effect/LogLevel"
 import * as Client from "../actors/Client.ts"
 import { awaitWorkers } from "../actors/Controller.ts"

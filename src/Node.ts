@@ -7,7 +7,9 @@
  * that differs between `crank dev` (everything here, in memory) and a deployment (a controller node and
  * worker nodes over WebSocket).
  */
-import { Effect, Ref, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
 import * as Client from "../actors/Client.ts"
 import * as Controller from "../actors/Controller.ts"
 import { defaults, type Timings } from "../actors/defaults.ts"

@@ -64,7 +64,15 @@
  * }))
  * ```
  */
-import { Clock, Context, Deferred, Effect, Exit, Fiber, Option, Queue, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import {
   type ChildSpec,
   type ChildType,

@@ -1,5 +1,7 @@
 /** Logs every lifecycle transition the controller sees, through Effect's Logger, until the scope closes. */
-import { Effect, PubSub, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
 import type { Controller, LifecycleTransition } from "../actors/Controller.ts"
 
 const log = (t: LifecycleTransition) =>

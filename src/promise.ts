@@ -8,7 +8,9 @@
  * await mesh.stop()
  * ```
  */
-import { Effect, Exit, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type { InvokeOptions } from "../actors/Client.ts"
 import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
 import type { MeshStatus } from "../capabilities/crank.ts"

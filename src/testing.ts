@@ -13,7 +13,9 @@
  * const mesh = await startTestMesh([helloWorker]); await mesh.invoke(HelloGreet, { message: "hi" }); await mesh.stop()
  * ```
  */
-import { Cause, Effect, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
 import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
 import { codecOf } from "../actors/Client.ts"

@@ -9,7 +9,7 @@
  * - control messages, one-way and ordered (`Register`, `Heartbeat`, `Drain`...), delivered to an actor's mailbox;
  * - requests (`Invoke`) answered by exactly one `Result` or `Failure` with the same id, or abandoned by `Cancel`.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { CapabilityDescriptor } from "../capabilities/Capability.ts"
 
 export const protocolVersion = 1

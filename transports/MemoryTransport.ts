@@ -10,7 +10,9 @@
  * closing link answers waiting callers `UNAVAILABLE` and interrupts their handlers, as the WebSocket transport
  * does. A handler that dies answers `INTERNAL` for its request only.
  */
-import { Effect, Exit, Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import { crankError, type CrankError } from "../capabilities/CrankError.ts"
 import { failureOf, type ControlMessage, type Invoke, type Reply } from "./Envelope.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"

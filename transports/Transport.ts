@@ -10,7 +10,9 @@
  * cheapest way it has. In one process `call` starts the worker's handler at once, from the caller (no mailbox hop);
  * over WebSocket it multiplexes requests by id on one connection and turns an interrupted caller into `Cancel`.
  */
-import { Data, type Effect, type Scope } from "effect"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import type { ControlMessage, Invoke, Reply } from "./Envelope.ts"
 

@@ -2,7 +2,7 @@
  * One transport made of several, chosen by the address's scheme: a node that listens on WebSocket can still
  * reach in-memory peers, and a client dials whatever address a route names.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { schemeOf, type Transport, TransportError } from "./Transport.ts"
 
 export const combine = (...transports: ReadonlyArray<Transport>): Transport => {

@@ -25,7 +25,8 @@
  * A frame that does not decode becomes a `BadFrame` carrying a message for the peer and, when they can be read
  * (even out of truncated JSON), the frame's `_tag` and `id`: the connection uses them to answer the right request.
  */
-import { Result, Schema } from "effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import {
   Cancel,
   Deregister,

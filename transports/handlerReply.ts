@@ -5,7 +5,8 @@
  * reply when it succeeded; `INTERNAL` for that request only when it died (or threw before returning an
  * effect); `CANCELLED` when it was interrupted from inside. The caller is never left without an answer.
  */
-import { Cause, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
 import { crankError } from "../capabilities/CrankError.ts"
 import { failureOf, type Reply } from "./Envelope.ts"
 

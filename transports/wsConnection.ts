@@ -16,7 +16,9 @@
  * @internal Built by `WebSocketTransport.ts`; actors only see the `Connection` interface.
  */
 import { isUtf8 } from "node:buffer"
-import { Effect, Exit, type Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import WebSocket from "ws"
 import { crankError, messageOf, type CrankError } from "../capabilities/CrankError.ts"
 import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"

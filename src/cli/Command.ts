@@ -7,7 +7,8 @@
  * `CrankError`s (printed as `error CODE: message`, exit status from exitCodes.ts), `UsageError`s (exit 2, with
  * the usage) or `WorkerModuleError`s (a worker module that cannot be loaded).
  */
-import type { Effect, Scope } from "effect"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { CrankError } from "../../capabilities/CrankError.ts"
 
 /** What a command does, given its arguments (the command name removed). */

@@ -2,7 +2,8 @@
  * How CLI commands reach the mesh, and the one mapping from a transport failure to what the user reads.
  * A controller that cannot be reached is `UNAVAILABLE` with the next step to take, never a bare socket error.
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Client from "../../actors/Client.ts"
 import { crankError, type CrankError } from "../../capabilities/CrankError.ts"
 import type { TransportError } from "../../transports/Transport.ts"

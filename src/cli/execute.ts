@@ -5,7 +5,9 @@
  * error mapping.
  */
 import { runMain } from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { isCrankError } from "../../capabilities/CrankError.ts"
 import type { Command } from "./Command.ts"
 import { UsageError, WorkerModuleError } from "./errors.ts"

@@ -28,7 +28,7 @@ export const scaffoldWorker = (name: string): ReadonlyArray<ScaffoldFile> => {
  * worker validates input against it before the handler runs.
  */
 import { defineCapability } from "crank-mesh"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const ${capability} = defineCapability({
   id: "${name}.echo",

@@ -26,7 +26,8 @@
  */
 import { readFile } from "node:fs/promises"
 import type * as http from "node:http"
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { Controller } from "../../actors/Controller.ts"
 import { lifecycleStates, workerLifecycle } from "../../actors/workerLifecycle.ts"
 import { latencyBoundariesMs } from "../../transports/Envelope.ts"

@@ -13,7 +13,12 @@
  * ends every stream.
  */
 import type * as http from "node:http"
-import { Effect, Fiber, PubSub, Queue, Schedule, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import type { Controller, LifecycleTransition } from "../../actors/Controller.ts"
 import { actorEvent, transitionEvents } from "./inspect.ts"
 import type { RequestTotals } from "./metrics.ts"

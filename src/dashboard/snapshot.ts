@@ -6,7 +6,7 @@
  * The status comes from the controller's own `crank.status` capability (through `serve`, as any client would
  * get it), so `/api/status`, the dashboard and `crank status` cannot disagree.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Controller, LifecycleTransition, WorkerView } from "../../actors/Controller.ts"
 import { lifecycleStates, type LifecycleState } from "../../actors/workerLifecycle.ts"
 import type { MeshStatus, WorkerStatus } from "../../capabilities/crank.ts"

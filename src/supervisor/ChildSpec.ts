@@ -7,7 +7,8 @@
  * `SupervisorError` (`InvalidIntensity`, `DuplicateChildId`, ...), like OTP's `check_flags`/`check_childspecs`.
  * The meaning of each key is documented on the types below and in `Supervisor.ts`.
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { SupervisorEvent } from "./SupervisorEvent.ts"
 import { SupervisorError, type SupervisorErrorReason } from "./SupervisorError.ts"
 

@@ -6,7 +6,8 @@
  * validation reasons are raised by `start`/`startChild` before anything runs, the runtime reasons by the engine.
  * Recover it with `Effect.catchTag("SupervisorError", ...)` and branch on `reason`.
  */
-import { Cause, Data } from "effect"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
 
 /** Reasons raised while validating flags and child specs, before any child starts. */
 export const ValidationReasons = [

@@ -5,7 +5,9 @@
  * `logEvent` turns each event into one Effect log line at a level that matches it, so a node can pass
  * `onEvent: Supervisor.logEvent` and get its supervision tree into its Logger.
  */
-import { Cause, Effect, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type { Strategy } from "./ChildSpec.ts"
 import type { SupervisorError } from "./SupervisorError.ts"
 

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import { lateBound } from "../../dashboard/lateBound.ts"

@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { workerLifecycle } from "../../../actors/workerLifecycle.ts"
 import { diagram as render, diagramFormats, type DiagramFormat } from "../../diagram/index.ts"
 import type { CommandRun } from "../Command.ts"

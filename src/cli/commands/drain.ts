@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { CrankDrain } from "../../../capabilities/crank.ts"
 import type { CommandRun } from "../Command.ts"
 import { connectClient } from "../connect.ts"

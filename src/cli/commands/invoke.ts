@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { CrankError } from "../../../capabilities/CrankError.ts"
 import type { CommandRun } from "../Command.ts"
 import { connectClient } from "../connect.ts"

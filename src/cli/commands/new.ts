@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { CommandRun } from "../Command.ts"
 import { UsageError } from "../errors.ts"
 import { parse } from "../options.ts"

@@ -1,6 +1,6 @@
 import * as http from "node:http"
 import * as https from "node:https"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { crankError, type CrankError } from "../../../capabilities/CrankError.ts"
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import type { TransitionEvent } from "../../dashboard/snapshot.ts"

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import { lateBound } from "../../dashboard/lateBound.ts"
 import { makeWorkerHttp } from "../../dashboard/workerHttp.ts"
