@@ -19,7 +19,7 @@ import type { WorkerDefinition } from "../actors/Worker.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import * as MemoryTransport from "../transports/MemoryTransport.ts"
 import * as Node from "./Node.ts"
-import type { SupervisorError } from "./Supervisor.ts"
+import type { SupervisorError } from "./supervisor/Supervisor.ts"
 
 export interface MeshOptions {
   readonly workers: ReadonlyArray<WorkerDefinition | Node.WorkerPlacement>

@@ -17,7 +17,7 @@ import type { Implementation } from "../actors/Implementation.ts"
 import * as Worker from "../actors/Worker.ts"
 import type { Transport, TransportError } from "../transports/Transport.ts"
 import { logTransitions } from "./logTransitions.ts"
-import * as Supervisor from "./Supervisor.ts"
+import * as Supervisor from "./supervisor/Supervisor.ts"
 
 export interface WorkerPlacement {
   readonly definition: Worker.WorkerDefinition

@@ -43,7 +43,7 @@ export { CrankDrain, CrankRoutes, CrankStatus } from "../capabilities/crank.ts"
 export type { MeshStatus, WorkerStatus } from "../capabilities/crank.ts"
 
 // Assembly: supervisor, nodes, the in-process mesh.
-export * as Supervisor from "./Supervisor.ts"
+export * as Supervisor from "./supervisor/Supervisor.ts"
 export * as Node from "./Node.ts"
 export * as Mesh from "./Mesh.ts"
 export { startMesh } from "./promise.ts"

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Logger, Option, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import * as Supervisor from "../../src/Supervisor.ts"
-import type { ChildSpec, SupervisorError, SupervisorEvent } from "../../src/Supervisor.ts"
+import * as Supervisor from "../../src/supervisor/Supervisor.ts"
+import type { ChildSpec, SupervisorError, SupervisorEvent } from "../../src/supervisor/Supervisor.ts"
 import { addRestart, backoffDelay } from "../../src/supervisor/restartWindow.ts"
 import { settled, yieldTimes } from "../support/poll.ts"
 

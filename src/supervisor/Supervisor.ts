@@ -82,14 +82,14 @@ import {
   resolveFlags,
   type RestartType,
   type SupervisorFlags,
-} from "./supervisor/ChildSpec.ts"
-import { addRestart, backoffDelay, exceedsIntensity } from "./supervisor/restartWindow.ts"
-import { SupervisorError, type SupervisorErrorReason } from "./supervisor/SupervisorError.ts"
-import { describeCause, exitReason, type SupervisorEvent } from "./supervisor/SupervisorEvent.ts"
+} from "./ChildSpec.ts"
+import { addRestart, backoffDelay, exceedsIntensity } from "./restartWindow.ts"
+import { SupervisorError, type SupervisorErrorReason } from "./SupervisorError.ts"
+import { describeCause, exitReason, type SupervisorEvent } from "./SupervisorEvent.ts"
 
-export * from "./supervisor/ChildSpec.ts"
-export * from "./supervisor/SupervisorError.ts"
-export * from "./supervisor/SupervisorEvent.ts"
+export * from "./ChildSpec.ts"
+export * from "./SupervisorError.ts"
+export * from "./SupervisorEvent.ts"
 
 /**
  * starting: forked, not yet started; running; stopping: being shut down; restarting: stopped and about to be
