@@ -35,7 +35,7 @@ import { type GraphTransition, machineGraph, svg, type MachineGraph } from "../d
 import * as EventStreams from "./events.ts"
 import { controllerMetrics, RequestTotals } from "./metrics.ts"
 import { contentType as metricsContentType } from "./prometheusText.ts"
-import { refuseMethod, send, sendError, sendJson, urlOf } from "./respond.ts"
+import { refuseMethod, send, sendError, sendJson, urlOf } from "../http/respond.ts"
 import { meshStatus } from "./snapshot.ts"
 
 export interface ControllerHttpOptions extends EventStreams.EventStreamOptions {}

@@ -23,7 +23,7 @@ import type { Controller, LifecycleTransition } from "../../actors/Controller.ts
 import { actorEvent, transitionEvents } from "./inspect.ts"
 import type { RequestTotals } from "./metrics.ts"
 import { entryOf, meshStatus, snapshotOf, type TransitionEvent } from "./snapshot.ts"
-import { commentFrame, eventFrame, eventStreamHeaders, retryFrame } from "./sse.ts"
+import { commentFrame, eventFrame, eventStreamHeaders, retryFrame } from "../http/sse.ts"
 
 export type StreamKind = "dashboard" | "inspect"
 

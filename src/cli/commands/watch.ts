@@ -2,9 +2,9 @@ import * as http from "node:http"
 import * as https from "node:https"
 import * as Effect from "effect/Effect"
 import { crankError, type CrankError } from "../../../capabilities/CrankError.ts"
-import { httpUrlOf } from "../../dashboard/httpUrl.ts"
 import type { TransitionEvent } from "../../dashboard/snapshot.ts"
-import { eventStreamParser, type ServerSentEvent } from "../../dashboard/sse.ts"
+import { httpUrlOf } from "../../http/httpUrl.ts"
+import { eventStreamParser, type ServerSentEvent } from "../../http/sse.ts"
 import type { CommandRun } from "../Command.ts"
 import { controllerUrl, parse, pickNumber, UsageError } from "../options.ts"
 import { printLine } from "../output.ts"
@@ -52,15 +52,19 @@ export const run: CommandRun = (argv) =>
           response.resume()
           return unavailable(`${url} answered HTTP ${response.statusCode} instead of an event stream`)
         }
-        const parser = eventStreamParser(onEvent)
+        const feed = eventStreamParser(onEvent)
         response.setEncoding("utf8")
         response.on("data", (chunk: string) => {
+          let failure: string | undefined
           try {
-            parser(chunk)
+            const tooLarge = feed(chunk)
+            if (tooLarge !== undefined) failure = `the controller sent more than it may in one event: ${tooLarge.message}`
           } catch (error) {
-            request.destroy()
-            unavailable(`the controller sent an event that is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+            failure = `the controller sent an event that is not JSON: ${error instanceof Error ? error.message : String(error)}`
           }
+          if (failure === undefined) return
+          request.destroy()
+          unavailable(failure)
         })
         response.on("end", () => unavailable(`the controller at ${controller} ended the event stream`))
         response.on("error", (error) => unavailable(`the event stream from ${controller} broke: ${reasonOf(error)}`))
