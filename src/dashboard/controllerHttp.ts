@@ -26,7 +26,9 @@
  */
 import { readFile } from "node:fs/promises"
 import type * as http from "node:http"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import type { Controller } from "../../actors/Controller.ts"
 import { lifecycleStates, workerLifecycle } from "../../actors/workerLifecycle.ts"
@@ -99,7 +101,10 @@ export const makeControllerHttp = (
     const compactGraph = compact(graph)
     const machine = JSON.stringify(machineJson(graph))
     const diagrams = new Map<string, Promise<string>>()
-    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    // Requests arrive in plain Node callbacks: what they start runs in this scope (its Logger, its Clock) and is
+    // interrupted when the scope closes, and their times come from the scope's Clock (a TestClock in tests).
+    const runFork = yield* FiberSet.makeRuntime<never>()
+    const clock = yield* Clock.Clock
 
     const fail = (request: http.IncomingMessage, response: http.ServerResponse) => (error: unknown) => {
       const message = error instanceof Error ? error.message : String(error)
@@ -169,7 +174,7 @@ export const makeControllerHttp = (
           const controller = getController()
           if (controller === undefined) return unavailable(request, response)
           const workers = controller.workers()
-          return send(request, response, 200, metricsContentType, controllerMetrics({ workers, now: Date.now(), totals: totals.observe(workers) }))
+          return send(request, response, 200, metricsContentType, controllerMetrics({ workers, now: clock.currentTimeMillisUnsafe(), totals: totals.observe(workers) }))
         }
         default:
           return sendError(request, response, 404, "NOT_FOUND", `no ${path} here; try / (dashboard), /api/status, /metrics or /healthz`)

@@ -13,6 +13,7 @@
  * ends every stream.
  */
 import type * as http from "node:http"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
@@ -111,10 +112,11 @@ export const make = (
     })
 
     const snapshotFrame = (controller: Controller, kind: "full" | "periodic") =>
-      Effect.map(meshStatus(controller), (status) => {
-        const now = Date.now()
-        return eventFrame("snapshot", snapshotOf(status, { kind, now, requests: totals.observe(controller.workers()) }))
-      })
+      Effect.flatMap(meshStatus(controller), (status) =>
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          eventFrame("snapshot", snapshotOf(status, { kind, now, requests: totals.observe(controller.workers()) })),
+        ),
+      )
 
     const handle = (command: Command): Effect.Effect<void> => {
       switch (command._tag) {
@@ -125,9 +127,9 @@ export const make = (
           const controller = getController()
           if (controller === undefined) return Effect.void
           if (client.kind === "inspect") {
-            const now = Date.now()
-            for (const worker of controller.workers()) write(client, eventFrame(undefined, actorEvent(worker.id, worker.state, now)))
-            return Effect.void
+            return Effect.map(Clock.currentTimeMillis, (now) => {
+              for (const worker of controller.workers()) write(client, eventFrame(undefined, actorEvent(worker.id, worker.state, now)))
+            })
           }
           return snapshotFrame(controller, "full").pipe(
             Effect.map((frame) => write(client, frame)),
@@ -137,11 +139,12 @@ export const make = (
         case "transition": {
           const { controller, transition } = command
           if (clients.size === 0) return Effect.void
-          const view = controller.worker(transition.workerId)
-          const event: TransitionEvent = view === undefined ? transition : { ...transition, worker: entryOf(view, Date.now()) }
-          broadcast("dashboard", eventFrame("transition", event))
-          for (const inspection of transitionEvents(transition)) broadcast("inspect", eventFrame(undefined, inspection))
-          return Effect.void
+          return Effect.map(Clock.currentTimeMillis, (now) => {
+            const view = controller.worker(transition.workerId)
+            const event: TransitionEvent = view === undefined ? transition : { ...transition, worker: entryOf(view, now) }
+            broadcast("dashboard", eventFrame("transition", event))
+            for (const inspection of transitionEvents(transition)) broadcast("inspect", eventFrame(undefined, inspection))
+          })
         }
         case "tick": {
           ticks++

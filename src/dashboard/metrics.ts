@@ -24,7 +24,7 @@ export type MetricsWorker = Pick<WorkerView, "id" | "state" | "inFlight" | "last
 
 export interface ControllerMetricsInput {
   readonly workers: ReadonlyArray<MetricsWorker>
-  /** Milliseconds since the epoch, for heartbeat ages. */
+  /** Milliseconds since the epoch, for heartbeat ages: read from Effect's `Clock` by the caller. */
   readonly now: number
   /** Request totals per capability version; default: the sum of `workers`' stats. */
   readonly totals?: ReadonlyArray<CapabilityStats>
@@ -85,7 +85,7 @@ const wentBack = (before: ReadonlyArray<CapabilityStats>, now: ReadonlyArray<Cap
  * @example
  * ```ts
  * const totals = new RequestTotals()
- * const text = controllerMetrics({ workers, now: Date.now(), totals: totals.observe(workers) })
+ * const text = controllerMetrics({ workers, now: yield* Clock.currentTimeMillis, totals: totals.observe(workers) })
  * ```
  */
 export class RequestTotals {
@@ -118,7 +118,7 @@ export class RequestTotals {
  *
  * @example
  * ```ts
- * controllerMetrics({ workers: controller.workers(), now: Date.now() })
+ * controllerMetrics({ workers: controller.workers(), now: yield* Clock.currentTimeMillis })
  * // # HELP crank_workers Workers the controller knows, by lifecycle state.
  * // # TYPE crank_workers gauge
  * // crank_workers{state="starting"} 0 ...
