@@ -313,7 +313,7 @@ describe("nested machines", () => {
 
 describe("docs/lifecycle.*", () => {
   // The pictures in docs/ are generated; if the machine changed and they did not, they are lying.
-  const regenerate = "regenerate them with: npx tsx src/diagram/writeDocs.ts"
+  const regenerate = "regenerate them with: npx tsx scripts/writeDocs.ts"
   const doc = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), "utf8")
 
   it("match the machine as it is now", async () => {

@@ -1,14 +1,14 @@
 /**
  * Regenerates the lifecycle pictures in docs/ from the machine definition:
- * `npx tsx src/diagram/writeDocs.ts` writes docs/lifecycle.mmd and docs/lifecycle.svg.
+ * `npx tsx scripts/writeDocs.ts` writes docs/lifecycle.mmd and docs/lifecycle.svg.
  * Run it after changing actors/workerLifecycle.ts; the diagram tests check the machine, not these files.
  */
 import { mkdir, writeFile } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
-import { workerLifecycle } from "../../actors/workerLifecycle.ts"
-import { diagram } from "./index.ts"
+import { workerLifecycle } from "../actors/workerLifecycle.ts"
+import { diagram } from "../src/diagram/index.ts"
 
-const docs = fileURLToPath(new URL("../../docs/", import.meta.url))
+const docs = fileURLToPath(new URL("../docs/", import.meta.url))
 
 await mkdir(docs, { recursive: true })
 const mmd = await diagram(workerLifecycle, { format: "mermaid" })
