@@ -4,7 +4,7 @@
  *
  * | path | what |
  * |---|---|
- * | `/` (+ `/app.js`, `/styles.css`) | the live dashboard (files in `page/`, no build step, nothing from a CDN) |
+ * | `/` (+ `/styles.css`, `/app.js` and the modules it imports) | the live dashboard (files in `page/`, ES modules, no build step, nothing from a CDN) |
  * | `/api/events` | server-sent events: a full snapshot, then transitions and periodic snapshots (events.ts) |
  * | `/api/inspect` | opt-in: lifecycle changes as Stately inspection events (inspect.ts) |
  * | `/api/status` | the mesh as JSON, the same data as the `crank.status` capability |
@@ -49,11 +49,14 @@ export interface ControllerHttp {
   readonly eventStreams: () => number
 }
 
+/** The page's ES modules (app.js is the entry; no build step): served as they are, each from its own path. */
+const pageModules = ["app.js", "model.js", "render.js", "detail.js", "dom.js", "format.js", "connect.js"] as const
+
 const page = [
   { path: "/", file: "index.html", type: "text/html; charset=utf-8" },
-  { path: "/app.js", file: "app.js", type: "text/javascript; charset=utf-8" },
+  ...pageModules.map((file) => ({ path: `/${file}`, file, type: "text/javascript; charset=utf-8" })),
   { path: "/styles.css", file: "styles.css", type: "text/css; charset=utf-8" },
-] as const
+]
 
 /** The page may load its own files and talk to its own origin; nothing else. */
 const pagePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"

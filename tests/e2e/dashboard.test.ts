@@ -148,13 +148,19 @@ describe("dashboard (Chromium)", () => {
     await page.waitForSelector('#gone [data-worker-id="dev/held-1"]', { timeout: 10_000 })
   })
 
-  it("never polled: one event stream, and each file fetched once", () => {
+  it("never polled: one event stream, and each file (the page's ES modules included) fetched once", () => {
     const counts = new Map<string, number>()
     for (const path of requested) counts.set(path, (counts.get(path) ?? 0) + 1)
     expect(Object.fromEntries(counts)).toEqual({
       "/": 1,
       "/styles.css": 1,
       "/app.js": 1,
+      "/model.js": 1,
+      "/render.js": 1,
+      "/detail.js": 1,
+      "/dom.js": 1,
+      "/format.js": 1,
+      "/connect.js": 1,
       "/api/machine.json": 1,
       "/api/diagram.svg": 1,
       "/api/events": 1,
