@@ -14,17 +14,18 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import { type Capability, type InputOf, type OutputOf } from "../capabilities/Capability.ts"
 import { type CapabilityRef, parseRef } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
 import type { Invoke, Reply } from "../transports/Envelope.ts"
-import type { Transport, TransportError } from "../transports/Transport.ts"
+import type { Transport } from "../transports/Transport.ts"
 import { CrankRoutes } from "../capabilities/crank.ts"
-import { defaults } from "./defaults.ts"
 import * as ControllerLink from "./ControllerLink.ts"
 import * as DirectRoutes from "./DirectRoutes.ts"
+import { Tunable } from "./Tunables.ts"
 
 export interface InvokeOptions {
   /** The request's deadline; the worker gets the remaining budget. */
@@ -53,15 +54,15 @@ export interface Client {
 }
 
 export interface ClientOptions {
-  readonly transport: Transport
   readonly controller: string
+  /** Default deadline of its requests; default the `requestTimeoutMs` tunable. */
   readonly timeoutMs?: number
   readonly clientId?: string
   /**
-   * Call workers directly, with a routing table learnt from the controller (default), or send every request
-   * through the controller's relay (`false`). `refreshMs` is how often the table is refreshed (default 1000).
+   * Call workers directly, with a routing table learnt from the controller and refreshed every `routeRefreshMs`
+   * (default), or send every request through the controller's relay (`false`).
    */
-  readonly direct?: boolean | { readonly refreshMs: number }
+  readonly direct?: boolean
 }
 
 const messageOfCause = (cause: Cause.Cause<unknown>): string => messageOf(Cause.squash(cause))
@@ -122,33 +123,31 @@ const refOf = (text: string): CapabilityRef | CrankError => {
   return ref
 }
 
-let clients = 0
-
 /**
- * Connects a client to the controller at `options.controller`; fails with the `TransportError` if it cannot be
- * reached now (later drops are redialled on demand). The connections close with the scope.
+ * Connects a client to the controller at `options.controller`, on the `Transport` in context; fails with
+ * `UNAVAILABLE` if it cannot be reached now (later drops are redialled on demand). The connections close with the
+ * scope. Its default deadline and routing-table refresh are the `requestTimeoutMs` and `routeRefreshMs` tunables.
  *
  * @example
  * ```ts
- * const client = yield* Client.make({ transport, controller: "ws://127.0.0.1:7070" })
+ * const client = yield* Client.make({ controller: "ws://127.0.0.1:7070" })
  * const { greeting } = yield* client.invoke(HelloGreet, { message: "hi" }, { timeoutMs: 500 })
  * ```
  */
-export const make = (options: ClientOptions): Effect.Effect<Client, TransportError, Scope.Scope> =>
+export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, Scope.Scope | Transport> =>
   Effect.gen(function* () {
-    const clientId = options.clientId ?? `c${(++clients).toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
-    const defaultTimeoutMs = options.timeoutMs ?? defaults.requestTimeoutMs
+    const clientId = options.clientId ?? `c${(yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)}`
+    const defaultTimeoutMs = options.timeoutMs ?? (yield* Tunable.requestTimeoutMs)
     let sequence = 0
     let tables = 0
 
-    const link = yield* ControllerLink.make({ transport: options.transport, address: options.controller })
+    const link = yield* ControllerLink.make({ address: options.controller })
 
-    const directOption = options.direct ?? true
-    const direct = directOption === false
-      ? undefined
-      : yield* DirectRoutes.make({
-          transport: options.transport,
-          refreshMs: directOption === true ? 1_000 : directOption.refreshMs,
+    const direct =
+      options.direct === false
+        ? undefined
+        : yield* DirectRoutes.make({
+          refreshMs: yield* Tunable.routeRefreshMs,
           relay: link.call,
           fetch: Effect.flatMap<Reply, never, never, DirectRoutes.RouteTable, unknown, never>(
             Effect.suspend(() =>

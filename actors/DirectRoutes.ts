@@ -19,32 +19,22 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Scope from "effect/Scope"
-import { crankError, mayRetryElsewhere } from "../capabilities/CrankError.ts"
-import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
-import type { Connection, Handlers, Transport } from "../transports/Transport.ts"
-import { callWithin, remainingOf, timedOut } from "./callWithin.ts"
-import { Router, type Routable } from "./Router.ts"
+import type * as Scope from "effect/Scope"
+import type { Invoke, Reply } from "../transports/Envelope.ts"
+import type { Transport } from "../transports/Transport.ts"
+import { mayRetryElsewhere } from "../capabilities/CrankError.ts"
+import { callAfter, callWithin, remainingOf, timedOut } from "./callWithin.ts"
+import type { Route as RouteEntry } from "./Registry.ts"
+import { type Routable, Router } from "./Router.ts"
+import * as SharedDial from "./sharedDial.ts"
 
 export interface RouteTable {
-  readonly workers: ReadonlyArray<{
-    readonly id: string
-    readonly address: string
-    readonly capabilities: ReadonlyArray<{ readonly id: string; readonly version: string; readonly idempotent: boolean }>
-  }>
+  readonly workers: ReadonlyArray<RouteEntry>
 }
 
 class Route implements Routable {
   routable = true
-  connection: Connection | undefined
-  /** The scope `connection` lives in, closed when the route retires or the connection drops. */
-  scope: Scope.Closeable | undefined
-  /** The dial under way, shared by every request waiting for this worker. */
-  dialling: Fiber.Fiber<Connection | undefined> | undefined
   /** Requests sent on this route and not answered yet (including those waiting for the dial). */
   inFlight = 0
   /** Gone from the table (draining, stopped, moved): closed once its in-flight requests are answered. */
@@ -53,23 +43,16 @@ class Route implements Routable {
   downAt: number | undefined
   /** Made once per route, not per request: the hot path allocates no finalizer of its own. */
   readonly settle: Effect.Effect<void> = Effect.sync(() => {
-    if (--this.inFlight === 0 && this.retired) this.release()
+    if (--this.inFlight === 0 && this.retired) this.link.release()
   })
   constructor(
     readonly id: string,
     readonly address: string,
-    readonly capabilities: RouteTable["workers"][number]["capabilities"],
+    readonly capabilities: RouteEntry["capabilities"],
+    readonly link: SharedDial.SharedDial,
   ) {}
   idempotent(capability: string): boolean {
     return this.capabilities.some((c) => c.id === capability && c.idempotent)
-  }
-  /** Closes the connection's scope (and so the connection), unless a dial is under way in it. */
-  release(): void {
-    const scope = this.scope
-    if (scope === undefined || this.dialling !== undefined) return
-    this.scope = undefined
-    this.connection = undefined
-    Effect.runFork(Scope.close(scope, Exit.void))
   }
 }
 
@@ -84,29 +67,24 @@ export interface DirectRoutes {
   readonly refreshes: () => number
 }
 
-const servesNothing = (invoke: Invoke): Effect.Effect<Reply> =>
-  Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", "clients serve nothing")))
-
-const ignore = (): void => {}
-
 /**
- * Learns the table (once before returning), keeps it fresh, and serves requests from it.
+ * Learns the table (once before returning), keeps it fresh, and serves requests from it; workers are dialled on
+ * the `Transport` in context.
  *
  * @example
  * ```ts
- * const routes = yield* DirectRoutes.make({ transport, refreshMs: 1_000, relay: link.call, fetch })
+ * const routes = yield* DirectRoutes.make({ refreshMs: 1_000, relay: link.call, fetch })
  * const reply = yield* routes.call(invoke)
  * ```
  */
 export const make = (options: {
-  readonly transport: Transport
   readonly fetch: Effect.Effect<RouteTable, unknown>
   readonly refreshMs: number
   /** Where a request goes when no direct route serves it, or a direct attempt says to go elsewhere. */
   readonly relay: (invoke: Invoke) => Effect.Effect<Reply>
-}): Effect.Effect<DirectRoutes, never, Scope.Scope> =>
+}): Effect.Effect<DirectRoutes, never, Scope.Scope | Transport> =>
   Effect.gen(function* () {
-    const scope = yield* Effect.scope
+    const dialSite = yield* SharedDial.site
     const routes = new Map<string, Route>()
     let router = new Router<Route>()
     let refreshes = 0
@@ -123,6 +101,12 @@ export const make = (options: {
       if (!route.retired) refreshSoon()
     }
 
+    const routeOf = (worker: RouteEntry): Route => {
+      // A worker whose connection drops, or that cannot be dialled, is skipped at once, before the controller has noticed.
+      const route: Route = new Route(worker.id, worker.address, worker.capabilities, SharedDial.makeIn(dialSite, { address: worker.address, what: `worker ${worker.id}`, onDown: () => takeOut(route) }))
+      return route
+    }
+
     const apply = (table: RouteTable) => {
       refreshes++
       const now = clock.currentTimeMillisUnsafe()
@@ -133,7 +117,7 @@ export const make = (options: {
         let route = routes.get(worker.id)
         if (route === undefined || route.address !== worker.address) {
           if (route !== undefined) retire(route)
-          route = new Route(worker.id, worker.address, worker.capabilities)
+          route = routeOf(worker)
           routes.set(worker.id, route)
         }
         if (route.downAt !== undefined && now - route.downAt >= options.refreshMs) route.downAt = undefined
@@ -156,7 +140,7 @@ export const make = (options: {
     const retire = (route: Route): void => {
       route.routable = false
       route.retired = true
-      if (route.inFlight === 0) route.release()
+      if (route.inFlight === 0) route.link.release()
     }
 
     const refresh = options.fetch.pipe(
@@ -169,92 +153,14 @@ export const make = (options: {
     const wake = yield* Queue.dropping<void>(1)
     const refreshSoon = (): void => void Queue.offerUnsafe(wake, undefined)
     yield* refresh
-    yield* Effect.forkScoped(
-      Effect.forever(Effect.andThen(Effect.timeoutOption(Queue.take(wake), options.refreshMs), refresh)),
-    )
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.timeoutOption(Queue.take(wake), options.refreshMs), refresh)))
     yield* Effect.addFinalizer(() => Effect.sync(() => routes.clear()))
-
-    /** Dials a route in a fiber and scope of its own; `undefined` when the worker cannot be dialled now. */
-    const dial = (route: Route): Effect.Effect<Connection | undefined> =>
-      Effect.suspend(() => {
-        const own = Scope.forkUnsafe(scope)
-        route.scope = own
-        const handlers: Handlers = {
-          onMessage: ignore,
-          serve: servesNothing,
-          onClose: () => {
-            // Skipped at once, before the controller has noticed.
-            if (route.scope === own) {
-              route.connection = undefined
-              route.scope = undefined
-            }
-            Effect.runFork(Scope.close(own, Exit.void))
-            takeOut(route)
-          },
-        }
-        return options.transport.connect(route.address, () => handlers).pipe(
-          Scope.provide(own),
-          Effect.matchEffect({
-            onFailure: () =>
-              Effect.sync(() => {
-                if (route.scope === own) route.scope = undefined
-                takeOut(route)
-                return undefined
-              }).pipe(Effect.tap(() => Scope.close(own, Exit.void))),
-            onSuccess: (connection) =>
-              Effect.sync(() => {
-                if (route.scope === own && connection.isOpen()) route.connection = connection
-                return connection
-              }),
-          }),
-        )
-      })
-
-    /** The route's connection, dialled once for all the requests that want it; fails when it cannot be dialled. */
-    const connectionOf = (route: Route): Effect.Effect<Connection, "unreachable"> =>
-      Effect.suspend(() => {
-        if (route.connection !== undefined && route.connection.isOpen()) return Effect.succeed(route.connection)
-        const dialling = route.dialling
-        if (dialling !== undefined) return awaitDial(dialling)
-        // In the client's scope, not the caller's fiber: a caller that gives up does not cut the dial off for
-        // the others, and closing the client interrupts it (a dial into a closed scope never starts).
-        return Effect.flatMap(Effect.forkIn(dial(route), scope, { startImmediately: true }), (fiber) => {
-          if (fiber.pollUnsafe() === undefined) {
-            route.dialling = fiber
-            fiber.addObserver(() => {
-              if (route.dialling === fiber) route.dialling = undefined
-              if (route.retired && route.inFlight === 0) route.release()
-            })
-          }
-          return awaitDial(fiber)
-        })
-      })
-
-    const awaitDial = (fiber: Fiber.Fiber<Connection | undefined>): Effect.Effect<Connection, "unreachable"> =>
-      Effect.flatMap(Fiber.await(fiber), (exit) =>
-        Exit.isSuccess(exit) && exit.value !== undefined ? Effect.succeed(exit.value) : Effect.fail("unreachable" as const),
-      )
-
-    /**
-     * The direct part of a request on a route not connected yet: the dial, then the call, both within the
-     * request's deadline. `undefined` when the worker cannot be dialled.
-     */
-    const dialThenCall = (route: Route, invoke: Invoke, startedAt: number): Effect.Effect<Reply | undefined> =>
-      Effect.matchEffect(Effect.timeoutOption(connectionOf(route), invoke.timeoutMs), {
-        onFailure: () => Effect.succeed(undefined),
-        onSuccess: (connection) => {
-          const rest = Option.isSome(connection) ? remainingOf(invoke, startedAt, clock.currentTimeMillisUnsafe()) : undefined
-          return Option.isNone(connection) || rest === undefined
-            ? Effect.succeed(timedOut(invoke, invoke.timeoutMs, `while connecting to worker ${route.id}`))
-            : callWithin(connection.value, rest)
-        },
-      })
 
     /**
      * After a direct attempt: a reply that says the request never ran, or that an idempotent request's worker
-     * vanished, goes to the relay with what is left of the budget. A failure that says the table is stale
-     * (all of those but `OVERLOADED`, which only says the worker is busy) takes the route out and refreshes.
-     * `undefined`: the worker could not be dialled (the dial has asked for a refresh already).
+     * vanished (the retry policy, `mayRetryElsewhere`), goes to the relay with what is left of the budget. A
+     * failure that says the table is stale (all of those but `OVERLOADED`, which only says the worker is busy)
+     * takes the route out and refreshes. `undefined`: the worker could not be dialled (its link has taken it out).
      */
     const afterAttempt = (route: Route, invoke: Invoke, reply: Reply | undefined, startedAt: number): Effect.Effect<Reply> => {
       if (reply !== undefined) {
@@ -271,10 +177,9 @@ export const make = (options: {
       const startedAt = clock.currentTimeMillisUnsafe()
       // Counted from before the dial: a route retired meanwhile keeps its connection until these are answered.
       route.inFlight++
-      const connection = route.connection
-      const attempt: Effect.Effect<Reply | undefined> = connection !== undefined && connection.isOpen()
-        ? callWithin(connection, invoke)
-        : dialThenCall(route, invoke, startedAt)
+      const connection = route.link.current()
+      const attempt: Effect.Effect<Reply | undefined> =
+        connection !== undefined ? callWithin(connection, invoke) : callAfter(route.link.connection, invoke, () => Effect.succeed(undefined))
       return Effect.flatMap(Effect.ensuring(attempt, route.settle), (reply) =>
         reply !== undefined && reply._tag === "Result" ? Effect.succeed(reply) : afterAttempt(route, invoke, reply, startedAt),
       )

@@ -18,6 +18,8 @@
  * work itself: that count is what limits and drain rely on.
  */
 import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
@@ -41,7 +43,8 @@ interface Served {
   readonly error: (code: DeclaredCode<string>, message: string) => CrankError
 }
 
-class Context implements HandlerContext<string> {
+/** What a handler sees of its request (not Effect's `Context`): ids, the abort signal, `error`. */
+class RequestContext implements HandlerContext<string> {
   private abort: AbortController | undefined
   constructor(
     readonly requestId: string,
@@ -91,15 +94,18 @@ export interface RequestServer {
   readonly stats: () => Array<CapabilityStats>
   /** Refuse new requests from now on (`DRAINING`); in-flight ones finish. */
   readonly stopAccepting: () => void
-  /** Resolves when nothing is in flight (at once if idle). */
-  readonly idle: () => Promise<void>
+  /** Completes when nothing is in flight (at once if idle). */
+  readonly idle: Effect.Effect<void>
 }
 
 export const make = (options: {
   readonly workerId: string
   readonly implementations: ReadonlyArray<Implementation>
   readonly maxInFlight: number
+  /** Where latencies are read from: the owner's `Clock` (a `TestClock` in tests). */
+  readonly clock: Clock.Clock
 }): RequestServer => {
+  const clock = options.clock
   const byId = new Map<string, Array<Served>>()
   for (const implementation of options.implementations) {
     const capability = implementation.capability
@@ -140,15 +146,15 @@ export const make = (options: {
   let inFlight = 0
   let completed = 0
   let accepting = true
-  let waiters: Array<() => void> = []
+  /** Completed when in-flight work next reaches zero; made only when someone waits for it. */
+  let idle: Deferred.Deferred<void> | undefined
 
   const settle = () => {
     inFlight--
     completed++
-    if (inFlight === 0 && waiters.length > 0) {
-      const ready = waiters
-      waiters = []
-      for (const resolve of ready) resolve()
+    if (inFlight === 0 && idle !== undefined) {
+      Deferred.doneUnsafe(idle, Exit.void)
+      idle = undefined
     }
   }
 
@@ -210,8 +216,8 @@ export const make = (options: {
     if (Exit.isFailure(input)) {
       return Effect.succeed(failureOf(invoke.id, crankError("INVALID_INPUT", messageOf(Cause.squash(input.cause)))))
     }
-    const context = new Context(invoke.id, options.workerId, served.error)
-    const startedAt = performance.now()
+    const context = new RequestContext(invoke.id, options.workerId, served.error)
+    const startedAt = clock.currentTimeMillisUnsafe()
     inFlight++
     let output: unknown
     try {
@@ -225,7 +231,7 @@ export const make = (options: {
       return Effect.tap(replyOf(invoke, served, Exit.succeed(done)), (reply) =>
         Effect.sync(() => {
           settle()
-          served.stats.record(reply._tag === "Result" ? "OK" : reply.code, performance.now() - startedAt)
+          served.stats.record(reply._tag === "Result" ? "OK" : reply.code, clock.currentTimeMillisUnsafe() - startedAt)
         }),
       )
     }
@@ -247,7 +253,7 @@ export const make = (options: {
       Effect.onExit((exit) => {
         settle()
         const reply = Exit.isSuccess(exit) ? exit.value : undefined
-        served.stats.record(reply === undefined ? "CANCELLED" : reply._tag === "Result" ? "OK" : reply.code, performance.now() - startedAt)
+        served.stats.record(reply === undefined ? "CANCELLED" : reply._tag === "Result" ? "OK" : reply.code, clock.currentTimeMillisUnsafe() - startedAt)
         if (reply === undefined) context.cancel(crankError("CANCELLED", `request ${invoke.id} was cancelled`))
         else if (reply._tag === "Failure" && reply.code === "TIMEOUT") context.cancel(crankError("TIMEOUT", reply.message))
         return Effect.void
@@ -263,6 +269,6 @@ export const make = (options: {
     stopAccepting: () => {
       accepting = false
     },
-    idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+    idle: Effect.suspend(() => (inFlight === 0 ? Effect.void : Deferred.await((idle ??= Deferred.makeUnsafe<void>())))),
   }
 }

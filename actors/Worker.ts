@@ -1,84 +1,35 @@
 /**
- * The worker runtime: turns a `WorkerDefinition` (plain handlers) into a live mesh member.
+ * The worker runtime: turns a `WorkerDefinition` (plain handlers, WorkerDefinition.ts) into a live mesh member.
  *
  * It registers with the controller (retrying forever with capped exponential backoff and jitter, never
  * blocking the caller), heartbeats, serves requests (through `RequestServer`), reconnects and re-registers
  * after a dropped link, and drains on request or when its scope closes: stop taking work, let in-flight
  * requests finish within the drain deadline, deregister, stop.
  *
- * Its own view of its life is an xstate actor of `workerLifecycle`, driven by what its connection does.
+ * Its own view of its life is an xstate actor of `workerLifecycle`, driven by what its connection does, started
+ * and stopped with its scope. Its transport, tunables, clock and randomness come from its context; every fiber
+ * it starts lives in its scope.
  */
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import { createActor, type Actor } from "xstate"
-import { describe, type Placement } from "../capabilities/Capability.ts"
+import { type Actor, createActor } from "xstate"
+import { descriptorOf } from "../capabilities/Capability.ts"
 import { crankError } from "../capabilities/CrankError.ts"
-import { type CapabilityStats, protocolVersion, type ControlMessage, type Registered } from "../transports/Envelope.ts"
-import { CloseCodes, type CloseInfo, type Connection, type Transport, type TransportError } from "../transports/Transport.ts"
-import { defaults } from "./defaults.ts"
-import type { Implementation } from "./Implementation.ts"
+import { type CapabilityStats, type ControlMessage, protocolVersion, type Registered } from "../transports/Envelope.ts"
+import { CloseCodes, type CloseInfo, type Connection, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
 import * as RequestServer from "./RequestServer.ts"
+import { Tunable } from "./Tunables.ts"
+import type { WorkerDefinition } from "./WorkerDefinition.ts"
 import { type LifecycleState, stateOf, workerLifecycle } from "./workerLifecycle.ts"
 
-export interface WorkerDefinition {
-  /** Used in worker ids and logs. */
-  readonly name: string
-  readonly implementations: ReadonlyArray<Implementation>
-  /** Requests served at once before `OVERLOADED`. */
-  readonly maxInFlight?: number
-  /** What this worker offers for capabilities with placement requirements. */
-  readonly placement?: Placement
-}
-
-/** What a capability's placement asks that the worker does not offer, or `undefined` when it can host it. */
-const unmetPlacement = (required: Placement, offered: Placement): string | undefined => {
-  if (required.gpu === true && offered.gpu !== true) return "a GPU (placement: { gpu: true })"
-  for (const [label, value] of Object.entries(required.labels ?? {})) {
-    if (offered.labels?.[label] !== value) return `label ${label}=${value}`
-  }
-  return undefined
-}
-
-/**
- * Declares a worker. Checks at definition time that no capability version is implemented twice and that the
- * worker offers what each capability's placement requires (a GPU, labels).
- *
- * @example
- * ```ts
- * export default defineWorker({ name: "hello", implements: [implement(HelloGreet, greet)] })
- * ```
- */
-export const defineWorker = (options: {
-  readonly name: string
-  readonly implements: ReadonlyArray<Implementation>
-  readonly maxInFlight?: number
-  readonly placement?: Placement
-}): WorkerDefinition => {
-  const seen = new Set<string>()
-  for (const { capability } of options.implements) {
-    const key = `${capability.id}@${capability.version}`
-    if (seen.has(key)) throw new Error(`worker ${options.name} implements ${key} twice`)
-    seen.add(key)
-    const unmet = unmetPlacement(capability.placement, options.placement ?? {})
-    if (unmet !== undefined) throw new Error(`worker ${options.name} cannot host ${key}: it requires ${unmet}`)
-  }
-  return {
-    name: options.name,
-    implementations: options.implements,
-    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
-    ...(options.placement === undefined ? {} : { placement: options.placement }),
-  }
-}
-
-export const isWorkerDefinition = (u: unknown): u is WorkerDefinition =>
-  typeof u === "object" && u !== null && typeof (u as WorkerDefinition).name === "string" && Array.isArray((u as WorkerDefinition).implementations)
-
 export interface WorkerOptions {
-  readonly transport: Transport
   /** The controller's address. */
   readonly controller: string
   /** Where clients may dial this worker directly (`memory://`, `ws://127.0.0.1:0`); omit to be reached via the controller only. */
@@ -88,10 +39,8 @@ export interface WorkerOptions {
   readonly workerId?: string
   readonly nodeId?: string
   readonly token?: string
-  readonly drainDeadlineMs?: number
-  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number }
-  /** Registration attempts wait this long for the controller's answer. */
-  readonly registerTimeoutMs?: number
+  /** Plain HTTP on its listener's port, where the transport has one (a process's probes). */
+  readonly http?: HttpHandler
 }
 
 export interface RunningWorker {
@@ -111,8 +60,9 @@ export interface RunningWorker {
   readonly stopped: Effect.Effect<void>
 }
 
-let instance = 0
-const randomSuffix = () => `${Date.now().toString(36)}${(++instance).toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
+/** A worker id nobody else picked: its name and random letters from Effect's `Random` (seeded in tests). */
+const freshId = (name: string): Effect.Effect<string> =>
+  Effect.map(Random.nextIntBetween(0, 2 ** 31), (n) => `${name}-${n.toString(36)}`)
 
 /** One connection's life ended: reconnect. */
 class Disconnected {
@@ -131,22 +81,24 @@ class Disconnected {
 export const start = (
   definition: WorkerDefinition,
   options: WorkerOptions,
-): Effect.Effect<RunningWorker, TransportError, Scope.Scope> =>
+): Effect.Effect<RunningWorker, TransportError, Scope.Scope | Transport> =>
   Effect.gen(function* () {
-    const workerId = options.workerId ?? `${definition.name}-${randomSuffix()}`
+    const transport = yield* Transport
+    const workerId = options.workerId ?? (yield* freshId(definition.name))
     const nodeId = options.nodeId ?? "local"
-    const drainDeadlineMs = options.drainDeadlineMs ?? defaults.drainDeadlineMs
-    const initialMs = options.backoff?.initialMs ?? defaults.registerBackoffInitialMs
-    const maxMs = options.backoff?.maxMs ?? defaults.registerBackoffMaxMs
-    const services = yield* Effect.context<never>()
-    const runFork = Effect.runForkWith(services)
+    const drainDeadlineMs = yield* Tunable.drainDeadlineMs
+    const initialMs = yield* Tunable.registerBackoffInitialMs
+    const maxMs = yield* Tunable.registerBackoffMaxMs
+    const registerTimeoutMs = yield* Tunable.registerTimeoutMs
+    const maxInFlight = definition.maxInFlight ?? (yield* Tunable.maxInFlightPerWorker)
+    // Effects started from plain callbacks (a drain the controller asks for, logs) run here, in the worker's scope.
+    const runFork = yield* FiberSet.makeRuntime<never>()
 
-    const server = RequestServer.make({
-      workerId,
-      implementations: definition.implementations,
-      maxInFlight: definition.maxInFlight ?? defaults.maxInFlightPerWorker,
-    })
-    const lifecycle = createActor(workerLifecycle, { id: workerId }).start()
+    const server = RequestServer.make({ workerId, implementations: definition.implementations, maxInFlight, clock: yield* Clock.Clock })
+    const lifecycle = yield* Effect.acquireRelease(
+      Effect.sync(() => createActor(workerLifecycle, { id: workerId }).start()),
+      (actor) => Effect.sync(() => actor.stop()),
+    )
     let previous = stateOf(lifecycle.getSnapshot())
     lifecycle.subscribe((snapshot) => {
       const next = stateOf(snapshot)
@@ -158,15 +110,12 @@ export const start = (
     let connection: Connection | undefined
     let draining: Fiber.Fiber<void> | undefined
 
-    const address = options.listen === undefined
-      ? undefined
-      : (yield* options.transport.listen(options.listen, () => ({
-          onMessage: () => {},
-          onClose: () => {},
-          serve: server.serve,
-        }))).address
+    const address =
+      options.listen === undefined
+        ? undefined
+        : (yield* transport.listen(options.listen, () => ({ onMessage: () => {}, onClose: () => {}, serve: server.serve }), options.http === undefined ? {} : { http: options.http })).address
 
-    const capabilities = definition.implementations.map((i) => describe(i.capability))
+    const capabilities = definition.implementations.map((i) => descriptorOf(i.capability))
     const advertised = options.advertise ?? address
 
     /** One connection: connect, register, heartbeat until the link drops. Fails to be retried or reconnected. */
@@ -191,7 +140,7 @@ export const start = (
             return
         }
       }
-      const link = yield* options.transport.connect(options.controller, () => ({
+      const link = yield* transport.connect(options.controller, () => ({
         onMessage,
         serve: server.serve,
         onClose: (info) => Deferred.doneUnsafe(closed, Exit.succeed(info)),
@@ -203,13 +152,13 @@ export const start = (
         nodeId,
         capabilities,
         ...(advertised === undefined ? {} : { address: advertised }),
-        maxInFlight: definition.maxInFlight ?? defaults.maxInFlightPerWorker,
+        maxInFlight,
         ...(options.token === undefined ? {} : { token: options.token }),
       })
       const answer = yield* Deferred.await(registered).pipe(
         Effect.raceFirst(Effect.flatMap(Deferred.await(closed), (info) => Effect.fail(new Disconnected(info)))),
         Effect.timeoutOrElse({
-          duration: options.registerTimeoutMs ?? 5_000,
+          duration: registerTimeoutMs,
           orElse: () => Effect.fail(crankError("TIMEOUT", "the controller did not answer the registration")),
         }),
       )
@@ -257,7 +206,7 @@ export const start = (
       Effect.retry({ schedule: backoff, while: (error) => !(error._tag === "Disconnected" && error.registered) }),
     )
     const connectForever = untilDropped.pipe(
-      Effect.catch(() => Effect.sleep(initialMs * (0.8 + 0.4 * Math.random()))),
+      Effect.catch(() => Effect.flatMap(Random.nextBetween(0.8, 1.2), (jitter) => Effect.sleep(initialMs * jitter))),
       Effect.forever,
       // Only a registered link that dropped gets past the retry, and it is caught: this only fails by dying.
       Effect.orDie,
@@ -268,7 +217,7 @@ export const start = (
         lifecycle.send({ type: "DRAIN" })
         server.stopAccepting()
         if (connection !== undefined) yield* connection.send({ _tag: "Drain", workerId, deadlineMs }).pipe(Effect.ignore)
-        yield* Effect.promise(() => server.idle()).pipe(Effect.timeoutOption(deadlineMs))
+        yield* server.idle.pipe(Effect.timeoutOption(deadlineMs))
         const left = server.inFlight()
         if (connection !== undefined) {
           yield* connection.send({ _tag: "Deregister", workerId, reason: left === 0 ? "drained" : `drain deadline passed with ${left} in flight` }).pipe(Effect.ignore)

@@ -64,19 +64,19 @@ export const remainingOf = (invoke: Invoke, startedAt: number, now: number): Inv
  * dial when it runs in a fiber of its own, so other callers still get it. `orElse` answers when no connection
  * comes, with what is left of the budget (`TIMEOUT` when nothing is).
  */
-export const callAfter = <E>(
+export const callAfter = <E, B = Reply>(
   connecting: Effect.Effect<Connection, E>,
   invoke: Invoke,
-  orElse: (error: E, rest: Invoke) => Effect.Effect<Reply>,
-): Effect.Effect<Reply> =>
+  orElse: (error: E, rest: Invoke) => Effect.Effect<B>,
+): Effect.Effect<Reply | B> =>
   Clock.clockWith((clock) => {
     const startedAt = clock.currentTimeMillisUnsafe()
     return Effect.matchEffect(Effect.timeoutOption(connecting, invoke.timeoutMs), {
-      onFailure: (error) => {
+      onFailure: (error): Effect.Effect<Reply | B> => {
         const rest = remainingOf(invoke, startedAt, clock.currentTimeMillisUnsafe())
         return rest === undefined ? Effect.succeed(timedOut(invoke, invoke.timeoutMs, "while connecting")) : orElse(error, rest)
       },
-      onSuccess: (connection) => {
+      onSuccess: (connection): Effect.Effect<Reply | B> => {
         if (Option.isNone(connection)) return Effect.succeed(timedOut(invoke, invoke.timeoutMs, "while connecting"))
         const rest = remainingOf(invoke, startedAt, clock.currentTimeMillisUnsafe())
         return rest === undefined ? Effect.succeed(timedOut(invoke, invoke.timeoutMs, "while connecting")) : callWithin(connection.value, rest)

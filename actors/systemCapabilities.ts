@@ -7,7 +7,8 @@ import * as Effect from "effect/Effect"
 import type { Catalog } from "../capabilities/Catalog.ts"
 import { CrankDrain, CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
-import type { Timings } from "./defaults.ts"
+import type { Route } from "./Registry.ts"
+import type { Timings } from "./Tunables.ts"
 import { implement, type Implementation } from "./Implementation.ts"
 import type { WorkerView } from "./WorkerView.ts"
 
@@ -18,7 +19,7 @@ export interface SystemView {
   readonly workers: () => ReadonlyArray<WorkerView>
   readonly descriptors: () => Catalog
   readonly drain: (workerId: string, deadlineMs?: number) => Effect.Effect<void, CrankError>
-  readonly routes: () => Array<{ id: string; address: string; capabilities: Array<{ id: string; version: string; idempotent: boolean }> }>
+  readonly routes: () => ReadonlyArray<Route>
 }
 
 export const systemImplementations = (controller: SystemView, startedAt: number): ReadonlyArray<Implementation> => [

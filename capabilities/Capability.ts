@@ -3,7 +3,7 @@
  * output. Workers implement capabilities; callers ask for one by id and semver range.
  *
  * The definition holds live `Schema`s (so the client infers types and the worker validates input before the
- * handler runs); `describe` turns it into a plain `CapabilityDescriptor` that travels in `Register` frames and
+ * handler runs); `descriptorOf` turns it into a plain `CapabilityDescriptor` that travels in `Register` frames and
  * feeds the catalog.
  */
 import * as Schema from "effect/Schema"
@@ -154,7 +154,7 @@ const jsonSchemaOf = (schema: Schema.Top): unknown => {
   }
 }
 
-export const describe = (capability: Capability): CapabilityDescriptor => ({
+export const descriptorOf = (capability: Capability): CapabilityDescriptor => ({
   id: capability.id,
   version: capability.version,
   name: capability.name,

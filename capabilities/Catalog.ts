@@ -16,7 +16,7 @@ export type Catalog = ReadonlyArray<CatalogEntry>
 /**
  * @example
  * ```ts
- * catalogOf([{ workerId: "w1", capabilities: [describe(HelloGreet)] }])
+ * catalogOf([{ workerId: "w1", capabilities: [descriptorOf(HelloGreet)] }])
  * // [{ descriptor: { id: "hello.greet", version: "1.0.0", ... }, workers: ["w1"] }]
  * ```
  */

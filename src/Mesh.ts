@@ -9,26 +9,25 @@
  * ```
  */
 import * as Effect from "effect/Effect"
+import type { LogLevel } from "effect/LogLevel"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
-import type { LogLevel } from "effect/LogLevel"
+import { awaitWorkers } from "../actors/awaitWorkers.ts"
 import * as Client from "../actors/Client.ts"
-import { awaitWorkers } from "../actors/Controller.ts"
-import type { Timings } from "../actors/defaults.ts"
-import type { WorkerDefinition } from "../actors/Worker.ts"
+import { type Tunables, withTunables } from "../actors/Tunables.ts"
+import type { WorkerDefinition } from "../actors/WorkerDefinition.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import * as MemoryTransport from "../transports/MemoryTransport.ts"
+import { Transport } from "../transports/Transport.ts"
 import * as Node from "./Node.ts"
 import type { SupervisorError } from "./supervisor/Supervisor.ts"
 
 export interface MeshOptions {
   readonly workers: ReadonlyArray<WorkerDefinition | Node.WorkerPlacement>
-  readonly timings?: Partial<Timings>
-  /** Default request deadline of the mesh's client. */
-  readonly timeoutMs?: number
+  /** Heartbeats, deadlines, limits (actors/Tunables.ts): what this mesh uses instead of the defaults. */
+  readonly tunables?: Partial<Tunables>
   /** Wait until every worker is healthy before returning (default true). */
   readonly awaitHealthy?: boolean
-  readonly drainDeadlineMs?: number
   /**
    * The least severe log level the mesh writes through Effect's Logger. Default `"Warn"`: a library is quiet
    * unless asked (`"Info"` logs every lifecycle transition, as `crank dev` does).
@@ -44,29 +43,25 @@ export interface Mesh {
 
 export const controllerAddress = "memory://controller"
 
-export const start = (options: MeshOptions): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope> =>
-  // Fibers forked inside keep the level they were started with, so the whole mesh logs at it.
-  Effect.provideService(startAtLevel(options), References.MinimumLogLevel, options.logLevel ?? "Warn")
+/** Starts a mesh on an in-memory network of its own; it drains and stops when the scope closes. */
+export const start = (options: MeshOptions): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope> => {
+  const transport = MemoryTransport.make()
+  // Fibers forked inside keep the services they were started with: the whole mesh runs on this transport, with
+  // these tunables, at this log level.
+  return startOn(transport, options).pipe(
+    withTunables(options.tunables ?? {}),
+    Effect.provideService(Transport, transport),
+    Effect.provideService(References.MinimumLogLevel, options.logLevel ?? "Warn"),
+  )
+}
 
-const startAtLevel = (options: MeshOptions): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope> =>
+const startOn = (transport: MemoryTransport.MemoryTransport, options: MeshOptions): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope | Transport> =>
   Effect.gen(function* () {
-    const transport = MemoryTransport.make()
-    const node = yield* Node.start({
-      transport,
-      nodeId: "mesh",
-      controller: { addresses: [controllerAddress], ...(options.timings === undefined ? {} : { timings: options.timings }) },
-      workers: options.workers,
-      workerListen: "memory://",
-      ...(options.drainDeadlineMs === undefined ? {} : { workerOptions: { drainDeadlineMs: options.drainDeadlineMs } }),
-    })
+    const node = yield* Node.start({ nodeId: "mesh", controller: { addresses: [controllerAddress] }, workers: options.workers, workerListen: "memory://" })
     const expected = node.workers().length
     if (options.awaitHealthy ?? true) {
       yield* awaitWorkers(node.controller()!, (ws) => ws.filter((w) => w.state === "healthy").length >= expected, 10_000)
     }
-    const client = yield* Client.make({
-      transport,
-      controller: controllerAddress,
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    }).pipe(Effect.orDie)
+    const client = yield* Client.make({ controller: controllerAddress })
     return { node, client, transport }
   })

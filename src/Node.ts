@@ -12,37 +12,41 @@ import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Client from "../actors/Client.ts"
 import * as Controller from "../actors/Controller.ts"
-import { defaults, type Timings } from "../actors/defaults.ts"
 import type { Implementation } from "../actors/Implementation.ts"
+import { Tunable } from "../actors/Tunables.ts"
 import * as Worker from "../actors/Worker.ts"
-import type { Transport, TransportError } from "../transports/Transport.ts"
+import type { WorkerDefinition } from "../actors/WorkerDefinition.ts"
+import type { CrankError } from "../capabilities/CrankError.ts"
+import { type HttpHandler, Transport } from "../transports/Transport.ts"
 import { logTransitions } from "./logTransitions.ts"
 import * as Supervisor from "./supervisor/Supervisor.ts"
 
 export interface WorkerPlacement {
-  readonly definition: Worker.WorkerDefinition
+  readonly definition: WorkerDefinition
   /** Instances of this worker on the node. Default 1. */
   readonly replicas?: number
 }
 
 export interface NodeOptions {
-  readonly transport: Transport
   readonly nodeId?: string
   /** Run a controller on this node, listening at these addresses (the first is the one workers here dial). */
   readonly controller?: {
     readonly addresses: ReadonlyArray<string>
-    readonly timings?: Partial<Timings>
     readonly token?: string
     readonly implementations?: ReadonlyArray<Implementation>
     /** Log every lifecycle transition through Effect's Logger (default true). */
     readonly logTransitions?: boolean
+    /** Plain HTTP on the controller's ports (the dashboard), made for each controller instance. */
+    readonly http?: (controller: Controller.Controller) => Effect.Effect<HttpHandler, never, Scope.Scope>
   }
   /** The controller this node's workers register with; defaults to the node's own. */
   readonly controllerAddress?: string
-  readonly workers?: ReadonlyArray<Worker.WorkerDefinition | WorkerPlacement>
+  readonly workers?: ReadonlyArray<WorkerDefinition | WorkerPlacement>
   /** Where workers accept direct requests: `memory://` or `ws://127.0.0.1:0` give each a fresh address. */
   readonly workerListen?: string
-  readonly workerOptions?: Pick<Worker.WorkerOptions, "token" | "drainDeadlineMs" | "backoff" | "advertise">
+  readonly workerOptions?: Pick<Worker.WorkerOptions, "token" | "advertise">
+  /** Plain HTTP on the workers' listener ports (the process's probes), given the node's running workers. */
+  readonly workerHttp?: (workers: () => ReadonlyArray<Worker.RunningWorker>) => HttpHandler
   /** The root supervisor's flags. Default: one-for-one, 5 restarts in 10 s, backoff 100 ms to 5 s. */
   readonly supervision?: Supervisor.SupervisorFlags
 }
@@ -56,19 +60,21 @@ export interface CrankNode {
   /** The live worker instances, by supervisor child id. */
   readonly workers: () => ReadonlyArray<Worker.RunningWorker>
   readonly supervisor: Supervisor.SupervisorHandle
-  /** A client of this node's controller. */
-  readonly client: (options?: { readonly timeoutMs?: number }) => Effect.Effect<Client.Client, TransportError, Scope.Scope>
+  /** A client of this node's controller, on the node's transport. */
+  readonly client: (options?: { readonly timeoutMs?: number }) => Effect.Effect<Client.Client, CrankError, Scope.Scope>
 }
 
-const placementOf = (entry: Worker.WorkerDefinition | WorkerPlacement): WorkerPlacement =>
+const placementOf = (entry: WorkerDefinition | WorkerPlacement): WorkerPlacement =>
   "definition" in entry ? entry : { definition: entry }
 
 /**
  * Starts a node. Returns once the controller is listening and every worker has started (registration goes on
  * in the background); everything stops, workers draining first, when the scope closes.
  */
-export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor.SupervisorError, Scope.Scope> =>
+export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor.SupervisorError, Scope.Scope | Transport> =>
   Effect.gen(function* () {
+    const transport = yield* Transport
+    const drainDeadlineMs = yield* Tunable.drainDeadlineMs
     const nodeId = options.nodeId ?? `node-${process.pid}`
     const controllerAddress = options.controllerAddress ?? options.controller?.addresses[0]
     if (controllerAddress === undefined) {
@@ -76,7 +82,10 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
     }
     const controllerRef = yield* Ref.make<Controller.Controller | undefined>(undefined)
     const running = new Map<string, Worker.RunningWorker>()
-    const children: Array<Supervisor.ChildSpec> = []
+    const runningWorkers = () => [...running.values()]
+    // One handler for the whole process: every worker's listener answers for all of them.
+    const http = options.workerHttp?.(runningWorkers)
+    const children: Array<Supervisor.ChildSpec<Transport>> = []
 
     if (options.controller !== undefined) {
       const settings = options.controller
@@ -86,14 +95,11 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
           // Opened before the controller, so it closes after it: transitions published while the controller
           // shuts down (the workers' last Deregister) are still logged.
           const loggingScope = yield* Scope.fork(yield* Effect.scope)
-          const [first, ...rest] = settings.addresses
           const controller = yield* Controller.make({
-            transport: options.transport,
-            address: first!,
-            extraAddresses: rest,
-            ...(settings.timings === undefined ? {} : { timings: settings.timings }),
+            addresses: settings.addresses,
             ...(settings.token === undefined ? {} : { token: settings.token }),
             ...(settings.implementations === undefined ? {} : { implementations: settings.implementations }),
+            ...(settings.http === undefined ? {} : { http: settings.http }),
           })
           if (settings.logTransitions ?? true) yield* logTransitions(controller).pipe(Scope.provide(loggingScope))
           yield* Ref.set(controllerRef, controller)
@@ -112,14 +118,14 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
           id: childId,
           restart: "transient",
           // The supervisor must wait out the worker's drain, not cut it off at its default 5 s.
-          shutdown: (options.workerOptions?.drainDeadlineMs ?? defaults.drainDeadlineMs) + 5_000,
+          shutdown: drainDeadlineMs + 5_000,
           start: Effect.gen(function* () {
             const worker = yield* Worker.start(entry.definition, {
-              transport: options.transport,
               controller: controllerAddress,
               nodeId,
               workerId: `${nodeId}/${childId}`,
               ...(options.workerListen === undefined ? {} : { listen: options.workerListen }),
+              ...(http === undefined ? {} : { http }),
               ...options.workerOptions,
             })
             running.set(childId, worker)
@@ -148,13 +154,12 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
       id: nodeId,
       controller: () => Ref.getUnsafe(controllerRef),
       controllerAddress,
-      workers: () => [...running.values()],
+      workers: runningWorkers,
       supervisor,
       client: (clientOptions) =>
         Client.make({
-          transport: options.transport,
           controller: controllerAddress,
           ...(clientOptions?.timeoutMs === undefined ? {} : { timeoutMs: clientOptions.timeoutMs }),
-        }),
+        }).pipe(Effect.provideService(Transport, transport)),
     } satisfies CrankNode
   })

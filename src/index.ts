@@ -4,7 +4,7 @@
  */
 
 // Capabilities: contracts and how callers name them.
-export { defineCapability, describe, keyOf, InvalidCapability } from "../capabilities/Capability.ts"
+export { defineCapability, descriptorOf, keyOf, InvalidCapability } from "../capabilities/Capability.ts"
 export type { Capability, CapabilityDescriptor, ErrorSpec, ErrorsOf, InputOf, OutputOf, Placement } from "../capabilities/Capability.ts"
 export { catalogOf } from "../capabilities/Catalog.ts"
 export type { Catalog, CatalogEntry } from "../capabilities/Catalog.ts"
@@ -18,8 +18,9 @@ export type { DeclaredCode } from "../capabilities/declaredError.ts"
 // Workers: what an author writes.
 export { implement } from "../actors/Implementation.ts"
 export type { Handler, HandlerContext, Implementation } from "../actors/Implementation.ts"
-export { defineWorker } from "../actors/Worker.ts"
-export type { RunningWorker, WorkerDefinition, WorkerOptions } from "../actors/Worker.ts"
+export { defineWorker, isWorkerDefinition } from "../actors/WorkerDefinition.ts"
+export type { WorkerDefinition } from "../actors/WorkerDefinition.ts"
+export type { RunningWorker, WorkerOptions } from "../actors/Worker.ts"
 
 // Actors, for assembling nodes by hand.
 export * as Controller from "../actors/Controller.ts"
@@ -28,12 +29,13 @@ export * as Client from "../actors/Client.ts"
 export type { InvokeFunction, InvokeOptions } from "../actors/Client.ts"
 export { workerLifecycle, lifecycleStates } from "../actors/workerLifecycle.ts"
 export type { LifecycleEvent, LifecycleState } from "../actors/workerLifecycle.ts"
-export { defaults } from "../actors/defaults.ts"
+export { defaults as defaultTunables, Tunable, withTunables, layer as tunablesLayer } from "../actors/Tunables.ts"
+export type { Tunables, Timings } from "../actors/Tunables.ts"
 
 // Transports.
 export * as MemoryTransport from "../transports/MemoryTransport.ts"
-export type { Connection, Handlers, Listener, Transport, CloseInfo } from "../transports/Transport.ts"
-export { TransportError } from "../transports/Transport.ts"
+export type { CloseInfo, Connection, Handlers, HttpHandler, Listener, ListenOptions } from "../transports/Transport.ts"
+export { Transport, TransportError, layerOf as transportLayer } from "../transports/Transport.ts"
 export type { Envelope } from "../transports/Envelope.ts"
 export * as WebSocketTransport from "../transports/WebSocketTransport.ts"
 export { combine as combineTransports } from "../transports/combine.ts"

@@ -14,13 +14,14 @@
  * ```
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
 import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
 import { codecOf } from "../actors/Client.ts"
 import * as RequestServer from "../actors/RequestServer.ts"
-import type { WorkerDefinition } from "../actors/Worker.ts"
+import type { WorkerDefinition } from "../actors/WorkerDefinition.ts"
 import type { MeshOptions } from "./Mesh.ts"
 import { startMesh, type PromiseMesh } from "./promise.ts"
 
@@ -36,13 +37,12 @@ export const callHandlerEffect = <C extends Capability>(
   input: InputOf<C>,
   options?: { readonly timeoutMs?: number; readonly range?: string },
 ): Effect.Effect<OutputOf<C>, CrankError> => {
-  const server = RequestServer.make({ workerId: `test-${worker.name}`, implementations: worker.implementations, maxInFlight: Number.MAX_SAFE_INTEGER })
   // The caller's half of the path is the client's own: input encoded, reply turned into output or CrankError.
   const codec = codecOf(capability)
   const encoded = codec.encodeInput(input)
   if (Exit.isFailure(encoded)) return Effect.fail(crankError("INVALID_INPUT", messageOf(Cause.squash(encoded.cause))))
-  return Effect.flatMap(
-    server.serve({
+  return Effect.flatMap(Clock.Clock, (clock) =>
+    RequestServer.make({ workerId: `test-${worker.name}`, implementations: worker.implementations, maxInFlight: Number.MAX_SAFE_INTEGER, clock }).serve({
       _tag: "Invoke",
       id: `test-${++requests}`,
       capability: capability.id,
@@ -50,8 +50,7 @@ export const callHandlerEffect = <C extends Capability>(
       input: encoded.value,
       timeoutMs: options?.timeoutMs ?? 5_000,
     }),
-    codec.answer,
-  ) as Effect.Effect<OutputOf<C>, CrankError>
+  ).pipe(Effect.flatMap(codec.answer)) as Effect.Effect<OutputOf<C>, CrankError>
 }
 
 /** `callHandlerEffect` as a Promise: resolves with the output, rejects with a `CrankError`. */
@@ -62,11 +61,9 @@ export const callHandler = <C extends Capability>(
   options?: { readonly timeoutMs?: number; readonly range?: string },
 ): Promise<OutputOf<C>> => Effect.runPromise(callHandlerEffect(worker, capability, input, options))
 
-/** Test timings: heartbeats every 20 ms, stale after 100 ms, evicted 200 ms later. */
-export const testTimings = { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 } as const
+/** Test tunables: heartbeats every 20 ms, stale after 100 ms, evicted 200 ms later, a 1 s drain deadline. */
+export const testTunables = { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200, drainDeadlineMs: 1_000 } as const
 
-/** An in-process mesh with test timings, resolved once every worker is healthy; logs only warnings and errors. */
-export const startTestMesh = (
-  workers: MeshOptions["workers"],
-  options?: Omit<Parameters<typeof startMesh>[0], "workers">,
-): Promise<PromiseMesh> => startMesh({ timings: testTimings, drainDeadlineMs: 1_000, logLevel: "Warn", ...options, workers })
+/** An in-process mesh with test tunables, resolved once every worker is healthy; logs only warnings and errors. */
+export const startTestMesh = (workers: MeshOptions["workers"], options?: Omit<MeshOptions, "workers">): Promise<PromiseMesh> =>
+  startMesh({ ...options, tunables: { ...testTunables, ...options?.tunables }, workers })

@@ -13,6 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { crankError, type CrankError } from "../capabilities/CrankError.ts"
 import { failureOf, type ControlMessage, type Invoke, type Reply } from "./Envelope.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"
@@ -22,7 +23,7 @@ import {
   type Connection,
   type Handlers,
   type Listener,
-  type Transport,
+  Transport,
   TransportError,
 } from "./Transport.ts"
 
@@ -174,3 +175,6 @@ export const make = (): MemoryTransport => {
 
   return { schemes: ["memory"], listen, connect, addresses: () => [...listeners.keys()] }
 }
+
+/** A fresh in-memory network as the `Transport` service: everything in one process (tests, `crank dev`). */
+export const layer: Layer.Layer<Transport> = Layer.sync(Transport, make)

@@ -10,8 +10,11 @@
  * cheapest way it has. In one process `call` starts the worker's handler at once, from the caller (no mailbox hop);
  * over WebSocket it multiplexes requests by id on one connection and turns an interrupted caller into `Cancel`.
  */
+import type * as http from "node:http"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import type { ControlMessage, Invoke, Reply } from "./Envelope.ts"
@@ -83,6 +86,18 @@ export class TransportError extends Data.TaggedError("TransportError")<{
   readonly message: string
 }> {}
 
+/** Answers a plain HTTP request that reaches a listener's port (a dashboard, probes); never throws. */
+export type HttpHandler = (request: http.IncomingMessage, response: http.ServerResponse) => void
+
+export interface ListenOptions {
+  /**
+   * Serves plain HTTP on this listener's port, where the transport has one (WebSocket): the controller's
+   * dashboard, a worker's probes. WebSocket upgrades never reach it. Without it such a request is answered
+   * `426 Upgrade Required`. Transports without HTTP (in memory) ignore it.
+   */
+  readonly http?: HttpHandler
+}
+
 export interface Transport {
   /** The URL schemes this transport dials and listens on, e.g. `["memory"]` or `["ws", "wss"]`. */
   readonly schemes: ReadonlyArray<string>
@@ -90,6 +105,7 @@ export interface Transport {
   readonly listen: (
     address: string,
     accept: (connection: Connection) => Handlers,
+    options?: ListenOptions,
   ) => Effect.Effect<Listener, TransportError, Scope.Scope>
   /** Connects to `address`; the connection closes when the scope does. */
   readonly connect: (
@@ -97,6 +113,16 @@ export interface Transport {
     handlers: (connection: Connection) => Handlers,
   ) => Effect.Effect<Connection, TransportError, Scope.Scope>
 }
+
+/**
+ * The transport as a service: actors read it from their context, so a program picks it once, by layer
+ * (`MemoryTransport.layer`, `WebSocketTransport.layer(options)`, `layerOf(combine(...))`), and a test can give one
+ * party a different transport (a recording one, a faulty one) by providing it to that party alone.
+ */
+export const Transport = Context.Service<Transport>("crank/Transport")
+
+/** A layer providing `transport` as the `Transport` service. */
+export const layerOf = (transport: Transport): Layer.Layer<Transport> => Layer.succeed(Transport, transport)
 
 /** The scheme of an address (`ws://127.0.0.1:7070` → `ws`). */
 export const schemeOf = (address: string): string => {

@@ -16,7 +16,7 @@
  * A listener closing its scope closes its connections with 1001 and then its HTTP server.
  *
  * The files, one concern each as in ws's lib/: this one listens (an `http.Server` of its own, so plain HTTP
- * pages can share the port through `httpHandler`) and dials; `wsConnection.ts` is one connection's protocol;
+ * pages can share the port through a listener's `http` handler) and dials; `wsConnection.ts` is one connection's protocol;
  * `frameCodec.ts` the frames; `keepalive.ts` the ping timer; `limits.ts` the defaults. Effects (handlers,
  * logs) are run from ws's plain callbacks with the services captured when `listen` or `connect` ran.
  */
@@ -25,12 +25,15 @@ import * as https from "node:https"
 import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
 import type { SecureContextOptions } from "node:tls"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import WebSocket, { WebSocketServer } from "ws"
 import { messageOf } from "../capabilities/CrankError.ts"
 import { Keepalive } from "./keepalive.ts"
 import { limitsWith, type WebSocketLimits } from "./limits.ts"
-import { CloseCodes, type Connection, type Handlers, type Listener, type Transport, TransportError } from "./Transport.ts"
+import { CloseCodes, type Connection, type Handlers, type HttpHandler, type Listener, Transport, TransportError } from "./Transport.ts"
 import { type Site, type Socket, WsConnection } from "./wsConnection.ts"
 
 export { defaultLimits, type WebSocketLimits } from "./limits.ts"
@@ -48,13 +51,6 @@ export interface TlsOptions extends SecureContextOptions {
 export interface WebSocketTransportOptions extends Partial<WebSocketLimits> {
   /** Needed to listen on `wss://`; used by `connect` for `wss://` (a client without it trusts Node's CAs). */
   readonly tls?: TlsOptions
-  /**
-   * Serves plain HTTP requests on the listeners' ports (a dashboard, a health check). Without it such a
-   * request is answered `426 Upgrade Required`. WebSocket upgrades never reach it.
-   */
-  readonly httpHandler?: (request: http.IncomingMessage, response: http.ServerResponse) => void
-  /** Milliseconds since the epoch, for the bad-frame window; tests pass a clock they move. Default `Date.now`. */
-  readonly clock?: () => number
 }
 
 export interface WebSocketTransport extends Transport {
@@ -119,10 +115,8 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
   const limits = limitsWith(options)
   const keepalive = new Keepalive(limits.pingIntervalMs)
   const tls = options.tls
-  const httpHandler = options.httpHandler ?? refuseHttp
-  const clock = options.clock ?? Date.now
 
-  const listen: Transport["listen"] = (address, accept) =>
+  const listen: Transport["listen"] = (address, accept, listenOptions) =>
     Effect.acquireRelease(
       Effect.flatMap(Effect.context<never>(), (context) => {
         const parsed = parseAddress(address)
@@ -135,10 +129,10 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
             limits,
             run: Effect.runForkWith(context),
             keepalive,
-            clock,
+            clock: clockOf(context),
             connections: new Set(),
           })
-          state.start(tls, httpHandler, (error) =>
+          state.start(tls, listenOptions?.http ?? refuseHttp, (error) =>
             resume(
               error === undefined
                 ? Effect.succeed(state)
@@ -161,7 +155,7 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
       Effect.flatMap(Effect.context<never>(), (context) => {
         const parsed = parseAddress(address)
         if (parsed instanceof TransportError) return Effect.fail(parsed)
-        const site: Site = { limits, run: Effect.runForkWith(context), keepalive, clock, connections: undefined }
+        const site: Site = { limits, run: Effect.runForkWith(context), keepalive, clock: clockOf(context), connections: undefined }
         return dial(address, parsed, site, tls, handlers)
       }),
       (connection) => connection.close({ code: CloseCodes.normal, reason: "client scope closed" }),
@@ -169,6 +163,15 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
     )
 
   return { schemes: ["ws", "wss"], limits, listen, connect }
+}
+
+/** A WebSocket transport as the `Transport` service. */
+export const layer = (options: WebSocketTransportOptions = {}): Layer.Layer<Transport> => Layer.sync(Transport, () => make(options))
+
+/** Time for the bad-frame window: Effect's `Clock` of the scope that listened or dialled (a `TestClock` in tests). */
+const clockOf = (context: Context.Context<never>): (() => number) => {
+  const clock = Context.get(context, Clock.Clock)
+  return () => clock.currentTimeMillisUnsafe()
 }
 
 /** A listening HTTP server with its WebSocket connections. */
@@ -192,7 +195,7 @@ class ListenerState implements Listener {
     })
   }
 
-  start(tls: TlsOptions | undefined, httpHandler: WebSocketTransportOptions["httpHandler"] & {}, done: (error?: Error) => void): void {
+  start(tls: TlsOptions | undefined, httpHandler: HttpHandler, done: (error?: Error) => void): void {
     const handshake = this.site.limits.handshakeTimeoutMs
     const serverOptions: http.ServerOptions = {
       // The upgrade request is headers only: a socket that has not sent them in time is dropped.
@@ -248,7 +251,7 @@ class ListenerState implements Listener {
         Effect.callback<void>((resume) => {
           if (server === undefined || !server.listening) return resume(Effect.void)
           server.close(() => resume(Effect.void))
-          // Idle keep-alive HTTP connections (from `httpHandler` pages) would hold `close` open.
+          // Idle keep-alive HTTP connections (from `http` handler pages) would hold `close` open.
           server.closeAllConnections()
         }),
       ),

@@ -16,7 +16,7 @@ export const combine = (...transports: ReadonlyArray<Transport>): Transport => {
   }
   return {
     schemes: [...byScheme.keys()],
-    listen: (address, accept) => Effect.flatMap(pick(address), (t) => t.listen(address, accept)),
+    listen: (address, accept, options) => Effect.flatMap(pick(address), (t) => t.listen(address, accept, options)),
     connect: (address, handlers) => Effect.flatMap(pick(address), (t) => t.connect(address, handlers)),
   }
 }

@@ -10,9 +10,10 @@
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { CrankError } from "../../capabilities/CrankError.ts"
+import type { Transport } from "../../transports/Transport.ts"
 
-/** What a command does, given its arguments (the command name removed). */
-export type CommandRun = (argv: ReadonlyArray<string>) => Effect.Effect<void, CrankError, Scope.Scope>
+/** What a command does, given its arguments (the command name removed), on the CLI's transport (transport.ts). */
+export type CommandRun = (argv: ReadonlyArray<string>) => Effect.Effect<void, CrankError, Scope.Scope | Transport>
 
 export interface Command {
   readonly name: string

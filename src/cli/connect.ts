@@ -6,9 +6,8 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Client from "../../actors/Client.ts"
 import { crankError, type CrankError } from "../../capabilities/CrankError.ts"
-import type { TransportError } from "../../transports/Transport.ts"
+import type { Transport } from "../../transports/Transport.ts"
 import { environment } from "./environment.ts"
-import { cliTransport } from "./transport.ts"
 
 /** A node that could not start (a port in use, an address it cannot bind) as the CLI reports it. */
 export const unavailable = (error: { readonly message: string }): CrankError => crankError("UNAVAILABLE", error.message)
@@ -22,7 +21,7 @@ export const noControllerHint = (address: string): string =>
  * Through the controller's relay: a command makes one or two requests, so learning the routing table and dialling
  * a worker would cost more round trips than the one hop it saves.
  */
-export const connectClient = (address: string, timeoutMs: number): Effect.Effect<Client.Client, CrankError, Scope.Scope> =>
-  Client.make({ transport: cliTransport(), controller: address, timeoutMs, direct: false }).pipe(
-    Effect.mapError((error: TransportError) => crankError("UNAVAILABLE", `${error.message}: ${noControllerHint(address)}`)),
+export const connectClient = (address: string, timeoutMs: number): Effect.Effect<Client.Client, CrankError, Scope.Scope | Transport> =>
+  Client.make({ controller: address, timeoutMs, direct: false }).pipe(
+    Effect.mapError((error) => crankError("UNAVAILABLE", `${error.message}: ${noControllerHint(address)}`)),
   )

@@ -12,6 +12,7 @@ import { isCrankError } from "../../capabilities/CrankError.ts"
 import type { Command } from "./Command.ts"
 import { UsageError, WorkerModuleError } from "./errors.ts"
 import { exitCodeOf, exitCodes } from "./exitCodes.ts"
+import { cliTransport } from "./transport.ts"
 
 const fail = (message: string, status: number): Effect.Effect<void> =>
   Effect.sync(() => {
@@ -21,6 +22,7 @@ const fail = (message: string, status: number): Effect.Effect<void> =>
 
 const program = (command: Command, argv: ReadonlyArray<string>): Effect.Effect<void> =>
   Effect.scoped(Effect.flatMap(Effect.promise(command.load), (run) => Effect.suspend(() => run(argv)))).pipe(
+    Effect.provide(cliTransport),
     Effect.catchCause((cause) => {
       if (Cause.hasInterruptsOnly(cause)) return Effect.void
       const error = Cause.squash(cause)

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { isWorkerDefinition, type WorkerDefinition } from "../../actors/Worker.ts"
+import { isWorkerDefinition, type WorkerDefinition } from "../../actors/WorkerDefinition.ts"
 import { UsageError, WorkerModuleError } from "./errors.ts"
 
 const indexFiles = ["index.ts", "index.mts", "index.js", "index.mjs"]

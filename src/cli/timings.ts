@@ -1,5 +1,5 @@
-/** Lifecycle timings from flags or their environment twins, for `crank dev` and `crank controller`. */
-import type { Timings } from "../../actors/defaults.ts"
+/** Lifecycle tunables from flags or their environment twins, for `crank dev` and `crank controller`. */
+import type { Tunables } from "../../actors/Tunables.ts"
 import { pickNumber } from "./options.ts"
 
 export const timingOptions = {
@@ -8,7 +8,8 @@ export const timingOptions = {
   "evict-after-ms": { type: "string" },
 } as const
 
-export const timingsFrom = (values: Record<string, unknown>): Partial<Timings> => {
+/** The tunables the flags set; the rest keep their defaults. */
+export const tunablesFrom = (values: Record<string, unknown>): Partial<Tunables> => {
   const heartbeatIntervalMs = pickNumber(values["heartbeat-ms"], "heartbeat")
   const staleAfterMs = pickNumber(values["stale-after-ms"], "stale")
   const evictAfterMs = pickNumber(values["evict-after-ms"], "evict")

@@ -1,17 +1,17 @@
 import { Schema } from "effect"
-import { describe as group, expect, it } from "vitest"
-import { defineCapability, describe } from "../../capabilities/Capability.ts"
+import { describe, expect, it } from "vitest"
+import { defineCapability, descriptorOf } from "../../capabilities/Capability.ts"
 import { catalogOf } from "../../capabilities/Catalog.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 
-const version = (v: string) => describe(defineCapability({ id: "hello.greet", version: v, input: Schema.String, output: Schema.String }))
-const other = describe(defineCapability({ id: "email.send", version: "2.0.0", input: Schema.String, output: Schema.String }))
+const version = (v: string) => descriptorOf(defineCapability({ id: "hello.greet", version: v, input: Schema.String, output: Schema.String }))
+const other = descriptorOf(defineCapability({ id: "email.send", version: "2.0.0", input: Schema.String, output: Schema.String }))
 
-group("catalogOf", () => {
+describe("catalogOf", () => {
   it("lists each capability version once, with every worker that serves it", () => {
     const catalog = catalogOf([
-      { workerId: "w1", capabilities: [describe(HelloGreet)] },
-      { workerId: "w2", capabilities: [describe(HelloGreet), other] },
+      { workerId: "w1", capabilities: [descriptorOf(HelloGreet)] },
+      { workerId: "w2", capabilities: [descriptorOf(HelloGreet), other] },
     ])
     expect(catalog.map((e) => [`${e.descriptor.id}@${e.descriptor.version}`, e.workers])).toEqual([
       ["email.send@2.0.0", ["w2"]],

@@ -1,14 +1,13 @@
 import * as Effect from "effect/Effect"
+import { withTunables } from "../../../actors/Tunables.ts"
 import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../http/httpUrl.ts"
-import { lateBound } from "../../http/lateBound.ts"
 import * as Node from "../../Node.ts"
 import type { CommandRun } from "../Command.ts"
 import { unavailable } from "../connect.ts"
 import { printLine } from "../output.ts"
 import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber } from "../options.ts"
-import { timingOptions, timingsFrom } from "../timings.ts"
-import { cliTransport } from "../transport.ts"
+import { timingOptions, tunablesFrom } from "../timings.ts"
 
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
@@ -16,18 +15,16 @@ export const run: CommandRun = (argv) =>
     const host = pick(values.host, "host", defaultHost)!
     const port = pickNumber(values.port, "port", defaultPort)!
     const token = pick(values.token, "token")
-    const http = lateBound()
     const node = yield* Node.start({
-      transport: cliTransport({ httpHandler: http.handle }),
       nodeId: pick(undefined, "node", `controller-${process.pid}`)!,
       controller: {
         addresses: [`ws://${hostForUrl(host)}:${port}`],
-        timings: timingsFrom(values),
         ...(token === undefined ? {} : { token }),
+        // The dashboard, /metrics and the probes share the controller's port.
+        http: (controller) => Effect.map(makeControllerHttp(() => controller), (surface) => surface.handle),
       },
-    }).pipe(Effect.mapError(unavailable))
+    }).pipe(withTunables(tunablesFrom(values)), Effect.mapError(unavailable))
     const running = node.controller()!
-    http.set(yield* makeControllerHttp(() => node.controller()))
     yield* Effect.logInfo(`controller listening on ${running.address}`)
     printLine(`dashboard: ${httpUrlOf(running.address)}`)
     return yield* Effect.never

@@ -1,8 +1,8 @@
 import * as Effect from "effect/Effect"
-import { awaitWorkers } from "../../../actors/Controller.ts"
+import { awaitWorkers } from "../../../actors/awaitWorkers.ts"
+import { withTunables } from "../../../actors/Tunables.ts"
 import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../http/httpUrl.ts"
-import { lateBound } from "../../http/lateBound.ts"
 import * as Node from "../../Node.ts"
 import type { CommandRun } from "../Command.ts"
 import { unavailable } from "../connect.ts"
@@ -10,8 +10,7 @@ import { UsageError } from "../errors.ts"
 import { exampleModules, loadWorker } from "../loadWorker.ts"
 import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber } from "../options.ts"
 import { printLine, table } from "../output.ts"
-import { timingOptions, timingsFrom } from "../timings.ts"
-import { cliTransport } from "../transport.ts"
+import { timingOptions, tunablesFrom } from "../timings.ts"
 
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
@@ -24,18 +23,18 @@ export const run: CommandRun = (argv) =>
     if (modules.length === 0) throw new UsageError("no worker modules given, and this package ships no examples/")
     // Through the same loader as `crank worker`: what runs here runs the same on its own node.
     const definitions = yield* Effect.forEach(modules, (module) => Effect.promise(() => loadWorker(module)))
-    // The dashboard shares the controller's port; it answers 503 until the node is up.
-    const http = lateBound()
     const node = yield* Node.start({
-      transport: cliTransport({ httpHandler: http.handle }),
       nodeId: "dev",
-      controller: { addresses: [`ws://${hostForUrl(host)}:${port}`, "memory://controller"], timings: timingsFrom(values) },
+      controller: {
+        addresses: [`ws://${hostForUrl(host)}:${port}`, "memory://controller"],
+        // The dashboard, /metrics and the probes share the controller's port.
+        http: (controller) => Effect.map(makeControllerHttp(() => controller), (surface) => surface.handle),
+      },
       controllerAddress: "memory://controller",
       workers: definitions.map((definition) => ({ definition, replicas })),
       workerListen: "memory://",
-    }).pipe(Effect.mapError(unavailable))
+    }).pipe(withTunables(tunablesFrom(values)), Effect.mapError(unavailable))
     const controller = node.controller()!
-    http.set(yield* makeControllerHttp(() => node.controller()))
     const expected = definitions.length * replicas
     yield* awaitWorkers(controller, (ws) => ws.filter((w) => w.state === "healthy").length >= expected, 10_000)
     const catalog = controller.descriptors()

@@ -1,13 +1,12 @@
 import * as Effect from "effect/Effect"
+import { withTunables } from "../../../actors/Tunables.ts"
 import { makeWorkerHttp } from "../../dashboard/workerHttp.ts"
 import { httpUrlOf } from "../../http/httpUrl.ts"
-import { lateBound } from "../../http/lateBound.ts"
 import * as Node from "../../Node.ts"
 import type { CommandRun } from "../Command.ts"
 import { unavailable } from "../connect.ts"
 import { loadWorker } from "../loadWorker.ts"
 import { controllerUrl, parse, pick, UsageError } from "../options.ts"
-import { cliTransport } from "../transport.ts"
 
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
@@ -30,10 +29,7 @@ export const run: CommandRun = (argv) =>
     const replicas = values.replicas === undefined ? 1 : Number(values.replicas)
     if (!Number.isInteger(replicas) || replicas < 1) throw new UsageError("--replicas must be a positive integer")
     if (drainDeadlineMs !== undefined && !(drainDeadlineMs >= 0)) throw new UsageError("--drain-deadline must be a non-negative number")
-    // Probes share the workers' listener ports; they answer 503 until the node is up.
-    const http = lateBound()
     const node = yield* Node.start({
-      transport: cliTransport({ httpHandler: http.handle }),
       ...(nodeId === undefined ? {} : { nodeId }),
       controllerAddress: controllerUrl(values.controller),
       workers: [{ definition, replicas }],
@@ -41,10 +37,10 @@ export const run: CommandRun = (argv) =>
       workerOptions: {
         ...(token === undefined ? {} : { token }),
         ...(advertise === undefined ? {} : { advertise }),
-        ...(drainDeadlineMs === undefined ? {} : { drainDeadlineMs }),
       },
-    }).pipe(Effect.mapError(unavailable))
-    http.set(makeWorkerHttp(node.workers))
+      // Probes share the workers' listener ports.
+      workerHttp: (workers) => makeWorkerHttp(workers).handle,
+    }).pipe(withTunables(drainDeadlineMs === undefined ? {} : { drainDeadlineMs }), Effect.mapError(unavailable))
     yield* Effect.logInfo(`worker ${definition.name} (${node.workers().map((w) => w.id).join(", ")}) joining ${node.controllerAddress}`)
     const probes = node.workers().flatMap((w) => (w.address === undefined ? [] : (httpUrlOf(w.address, "/readyz") ?? [])))
     if (probes.length > 0) yield* Effect.logInfo(`probes: ${probes.join(" ")} (also /healthz, /metrics)`)

@@ -1,0 +1,59 @@
+/**
+ * What a worker author declares: a name and the capabilities it implements (`defineWorker`). The runtime
+ * (Worker.ts) turns it into a live mesh member; the CLI's loader finds it as a module's default export.
+ */
+import { keyOf, type Placement } from "../capabilities/Capability.ts"
+import type { Implementation } from "./Implementation.ts"
+
+export interface WorkerDefinition {
+  /** Used in worker ids and logs. */
+  readonly name: string
+  readonly implementations: ReadonlyArray<Implementation>
+  /** Requests served at once before `OVERLOADED`. */
+  readonly maxInFlight?: number
+  /** What this worker offers for capabilities with placement requirements. */
+  readonly placement?: Placement
+}
+
+/** What a capability's placement asks that the worker does not offer, or `undefined` when it can host it. */
+const unmetPlacement = (required: Placement, offered: Placement): string | undefined => {
+  if (required.gpu === true && offered.gpu !== true) return "a GPU (placement: { gpu: true })"
+  for (const [label, value] of Object.entries(required.labels ?? {})) {
+    if (offered.labels?.[label] !== value) return `label ${label}=${value}`
+  }
+  return undefined
+}
+
+/**
+ * Declares a worker. Checks at definition time that no capability version is implemented twice and that the
+ * worker offers what each capability's placement requires (a GPU, labels).
+ *
+ * @example
+ * ```ts
+ * export default defineWorker({ name: "hello", implements: [implement(HelloGreet, greet)] })
+ * ```
+ */
+export const defineWorker = (options: {
+  readonly name: string
+  readonly implements: ReadonlyArray<Implementation>
+  readonly maxInFlight?: number
+  readonly placement?: Placement
+}): WorkerDefinition => {
+  const seen = new Set<string>()
+  for (const { capability } of options.implements) {
+    const key = keyOf(capability)
+    if (seen.has(key)) throw new Error(`worker ${options.name} implements ${key} twice`)
+    seen.add(key)
+    const unmet = unmetPlacement(capability.placement, options.placement ?? {})
+    if (unmet !== undefined) throw new Error(`worker ${options.name} cannot host ${key}: it requires ${unmet}`)
+  }
+  return {
+    name: options.name,
+    implementations: options.implements,
+    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+    ...(options.placement === undefined ? {} : { placement: options.placement }),
+  }
+}
+
+export const isWorkerDefinition = (u: unknown): u is WorkerDefinition =>
+  typeof u === "object" && u !== null && typeof (u as WorkerDefinition).name === "string" && Array.isArray((u as WorkerDefinition).implementations)
