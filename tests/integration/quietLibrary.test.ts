@@ -16,7 +16,7 @@ const logsOfOneRun = (logLevel: LogLevel | undefined): Promise<ReadonlyArray<str
     lines.push(`${level} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
   })
   const run = Effect.gen(function* () {
-    const mesh = yield* Mesh.start({ workers: [hello], timings: { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 }, ...(logLevel === undefined ? {} : { logLevel }) })
+    const mesh = yield* Mesh.start({ workers: [hello], tunables: { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 }, ...(logLevel === undefined ? {} : { logLevel }) })
     yield* mesh.client.invoke(HelloGreet, { message: "quiet" })
   }).pipe(Effect.scoped, Effect.provide(Logger.layer([capture])))
   return Effect.runPromise(run).then(() => lines)

@@ -4,7 +4,7 @@ import {
   type Capability,
   CapabilityDescriptor,
   defineCapability,
-  describe as describeCapability,
+  descriptorOf,
   type InputOf,
   InvalidCapability,
   isCapabilityId,
@@ -84,9 +84,9 @@ describe("defineCapability", () => {
   })
 })
 
-describe("describe", () => {
+describe("descriptorOf", () => {
   it("gives a plain descriptor with the JSON Schema of the input and output", () => {
-    const descriptor = describeCapability(HelloGreet)
+    const descriptor = descriptorOf(HelloGreet)
     expect(descriptor).toMatchObject({
       id: "hello.greet",
       version: "1.0.0",
@@ -122,13 +122,13 @@ describe("describe", () => {
   })
 
   it("is plain data that the descriptor schema accepts and JSON round-trips", () => {
-    const descriptor = describeCapability(HelloGreet)
+    const descriptor = descriptorOf(HelloGreet)
     expect(Schema.decodeUnknownSync(CapabilityDescriptor)(descriptor)).toEqual(descriptor)
     expect(JSON.parse(JSON.stringify(descriptor))).toEqual(descriptor)
   })
 
   it("omits estimatedDurationMs when the capability has none", () => {
-    expect("estimatedDurationMs" in describeCapability(defineCapability(base))).toBe(false)
+    expect("estimatedDurationMs" in descriptorOf(defineCapability(base))).toBe(false)
   })
 
   it("describes a schema with no JSON Schema form as an unconstrained {} instead of throwing", () => {
@@ -137,7 +137,7 @@ describe("describe", () => {
       ...base,
       input: Schema.declare((u): u is Opaque => u instanceof Opaque),
     })
-    const descriptor = describeCapability(opaque)
+    const descriptor = descriptorOf(opaque)
     const document = descriptor.inputSchema as { readonly schema?: unknown }
     expect(document.schema ?? document).toEqual({})
     expect(descriptor.outputSchema).toMatchObject({ schema: { type: "string" } })

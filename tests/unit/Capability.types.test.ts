@@ -6,7 +6,7 @@
 import { Effect, Schema } from "effect"
 import { describe, expect, expectTypeOf, it } from "vitest"
 import { type HandlerContext, implement } from "../../actors/Implementation.ts"
-import { defineWorker } from "../../actors/Worker.ts"
+import { defineWorker } from "../../actors/WorkerDefinition.ts"
 import { type Capability, defineCapability, type ErrorsOf } from "../../capabilities/Capability.ts"
 import { CrankError } from "../../capabilities/CrankError.ts"
 import { declaredError } from "../../capabilities/declaredError.ts"

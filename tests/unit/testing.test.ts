@@ -42,7 +42,7 @@ describe("the test kit", () => {
   it("startMesh rejects a worker whose start fails, leaving nothing running", async () => {
     const twice = () => defineWorker({ name: "dup", implements: [implement(HelloGreet, () => ({ greeting: "", worker: "" })), implement(HelloGreet, () => ({ greeting: "", worker: "" }))] })
     expect(twice).toThrow(/implements hello.greet@1.0.0 twice/)
-    const mesh = await startMesh({ workers: [hello], timings: { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 }, logLevel: "Warn" })
+    const mesh = await startMesh({ workers: [hello], tunables: { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 }, logLevel: "Warn" })
     await mesh.stop()
     await expect(mesh.invoke(HelloGreet, { message: "late" })).rejects.toBeInstanceOf(CrankError)
   })
