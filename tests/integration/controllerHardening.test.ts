@@ -6,7 +6,8 @@ import { Effect, Exit, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import * as Controller from "../../actors/Controller.ts"
-import { defaults } from "../../actors/defaults.ts"
+import { defaults, type Timings, withTunables } from "../../actors/Tunables.ts"
+import { Transport } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 import { until } from "../support/poll.ts"
 
@@ -18,10 +19,14 @@ afterEach(async () => {
   scope = undefined
 })
 
-const startController = async (timings?: Controller.ControllerOptions["timings"], token?: string) => {
+const startController = async (timings?: Timings, token?: string) => {
   scope = Effect.runSync(Scope.make())
   return Effect.runPromise(
-    Controller.make({ transport: WebSocketTransport.make(), address: "ws://127.0.0.1:0", ...(timings ? { timings } : {}), ...(token ? { token } : {}) }).pipe(Scope.provide(scope)),
+    Controller.make({ addresses: ["ws://127.0.0.1:0"], ...(token ? { token } : {}) }).pipe(
+      withTunables(timings ?? {}),
+      Effect.provideService(Transport, WebSocketTransport.make()),
+      Scope.provide(scope),
+    ),
   )
 }
 

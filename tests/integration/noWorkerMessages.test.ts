@@ -9,12 +9,13 @@ import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import * as Client from "../../actors/Client.ts"
 import * as Controller from "../../actors/Controller.ts"
+import { withTunables } from "../../actors/Tunables.ts"
 import { type Capability, descriptorOf as describeCapability } from "../../capabilities/Capability.ts"
 import type { CrankError } from "../../capabilities/CrankError.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import { protocolVersion } from "../../transports/Envelope.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
-import type { Transport } from "../../transports/Transport.ts"
+import { Transport } from "../../transports/Transport.ts"
 import { settled } from "../support/poll.ts"
 
 const address = "memory://controller"
@@ -47,8 +48,11 @@ const fakeWorker = (transport: Transport, workerId: string, capabilities: Readon
 
 const mesh = Effect.gen(function* () {
   const transport = MemoryTransport.make()
-  const controller = yield* Controller.make({ transport, address, timings })
-  const client = yield* Client.make({ transport, controller: address, timeoutMs: 1_000 })
+  const { controller, client } = yield* Effect.gen(function* () {
+    const controller = yield* Controller.make({ addresses: [address] })
+    const client = yield* Client.make({ controller: address, timeoutMs: 1_000 })
+    return { controller, client }
+  }).pipe(withTunables(timings), Effect.provideService(Transport, transport))
   const stateOf = (id: string) => controller.worker(id)?.state
   const inState = (id: string, state: string) => settled(`${id} ${state}`, () => stateOf(id) === state, { show: () => stateOf(id) })
   return { transport, controller, client, inState }
