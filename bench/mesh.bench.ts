@@ -14,11 +14,13 @@
  * Sequential requests give p50/p99 latency and rate; 256 in flight give throughput. Every loop is bounded by a
  * count and by time. The numbers go to bench/RESULTS.md by hand.
  */
+import { Transport } from "../transports/Transport.ts"
 import { spawn, type ChildProcess } from "node:child_process"
 import { createServer } from "node:net"
-import { Effect, References, Schedule } from "effect"
+import { Clock, Effect, References, Schedule } from "effect"
 import * as Client from "../actors/Client.ts"
-import { awaitWorkers } from "../actors/Controller.ts"
+import { awaitWorkers } from "../actors/awaitWorkers.ts"
+import { withTunables } from "../actors/Tunables.ts"
 import { declaredError } from "../capabilities/declaredError.ts"
 import * as RequestServer from "../actors/RequestServer.ts"
 import { HelloGreet } from "../examples/hello/capability.ts"
@@ -82,50 +84,47 @@ const freePort = () =>
   })
 
 const crank = (args: ReadonlyArray<string>): ChildProcess =>
-  spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { stdio: "ignore", env: { ...process.env, CRANK_HEARTBEAT_MS: "1000" } })
+  spawn(process.execPath, ["bin/crank.js", ...args], { stdio: "ignore", env: { ...process.env, CRANK_HEARTBEAT_MS: "1000" } })
 
-const timings = { heartbeatIntervalMs: 1_000, staleAfterMs: 4_000, evictAfterMs: 10_000 }
 
 const program = Effect.gen(function* () {
   const rows: Array<Row> = []
   const context = { requestId: "b", workerId: "w", signal: new AbortController().signal, error: (code: "INVALID_INPUT", message: string) => declaredError(HelloGreet, code, message) }
   rows.push(yield* measure("handler", () => Effect.sync(() => greet.handler(input, context))))
 
-  const server = RequestServer.make({ workerId: "w", implementations: [greet], maxInFlight: 10_000 })
+  const server = RequestServer.make({ workerId: "w", implementations: [greet], maxInFlight: 10_000, clock: yield* Clock.Clock })
   let id = 0
   rows.push(yield* measure("request server", () => server.serve({ _tag: "Invoke", id: String(++id), capability: "hello.greet", range: "^1", input, timeoutMs: 5_000 })))
 
   // One process, in memory: what `crank dev` and the test kit run.
   const memory = MemoryTransport.make()
   const local = yield* Node.start({
-    transport: memory,
     nodeId: "bench",
-    controller: { addresses: ["memory://controller"], timings, logTransitions: false },
+    controller: { addresses: ["memory://controller"], logTransitions: false },
     workers: [hello],
     workerListen: "memory://",
     supervision: { onEvent: undefined },
-  })
+  }).pipe(Effect.provideService(Transport, memory))
   yield* awaitWorkers(local.controller()!, (ws) => ws.length === 1 && ws[0]!.state === "healthy")
-  const direct = yield* Client.make({ transport: memory, controller: "memory://controller" })
+  const direct = yield* Client.make({ controller: "memory://controller" }).pipe(Effect.provideService(Transport, memory))
   rows.push(yield* measure("client, memory, direct", () => direct.invoke(HelloGreet, input)))
-  const relayed = yield* Client.make({ transport: memory, controller: "memory://controller", direct: false })
+  const relayed = yield* Client.make({ controller: "memory://controller", direct: false }).pipe(Effect.provideService(Transport, memory))
   rows.push(yield* measure("client, memory, relay", () => relayed.invoke(HelloGreet, input)))
 
   // One process, over WebSocket on loopback.
   const ws = combine(MemoryTransport.make(), WebSocketTransport.make())
   const port = yield* Effect.promise(freePort)
   const wsNode = yield* Node.start({
-    transport: ws,
     nodeId: "bench-ws",
-    controller: { addresses: [`ws://127.0.0.1:${port}`], timings, logTransitions: false },
+    controller: { addresses: [`ws://127.0.0.1:${port}`], logTransitions: false },
     workers: [hello],
     workerListen: "ws://127.0.0.1:0",
     supervision: { onEvent: undefined },
-  })
+  }).pipe(Effect.provideService(Transport, ws))
   yield* awaitWorkers(wsNode.controller()!, (w) => w.length === 1 && w[0]!.state === "healthy")
-  const wsDirect = yield* Client.make({ transport: ws, controller: `ws://127.0.0.1:${port}` })
+  const wsDirect = yield* Client.make({ controller: `ws://127.0.0.1:${port}` }).pipe(Effect.provideService(Transport, ws))
   rows.push(yield* measure("client, ws, direct (one process)", () => wsDirect.invoke(HelloGreet, input)))
-  const wsRelay = yield* Client.make({ transport: ws, controller: `ws://127.0.0.1:${port}`, direct: false })
+  const wsRelay = yield* Client.make({ controller: `ws://127.0.0.1:${port}`, direct: false }).pipe(Effect.provideService(Transport, ws))
   rows.push(yield* measure("client, ws, relay (one process)", () => wsRelay.invoke(HelloGreet, input)))
 
   // Three processes: this client, a controller, a worker.
@@ -135,14 +134,14 @@ const program = Effect.gen(function* () {
   yield* Effect.addFinalizer(() => Effect.sync(() => children.forEach((c) => c.kill("SIGKILL"))))
   const remote = WebSocketTransport.make()
   const probe = Effect.gen(function* () {
-    const c = yield* Client.make({ transport: remote, controller: `ws://127.0.0.1:${remotePort}`, direct: false })
+    const c = yield* Client.make({ controller: `ws://127.0.0.1:${remotePort}`, direct: false }).pipe(Effect.provideService(Transport, remote))
     return yield* c.invoke(HelloGreet, input)
   }).pipe(Effect.scoped)
   // Wait (bounded) for the worker process to register.
   yield* probe.pipe(Effect.retry(Schedule.spaced(200).pipe(Schedule.upTo({ times: 100 }))))
-  const procDirect = yield* Client.make({ transport: remote, controller: `ws://127.0.0.1:${remotePort}` })
+  const procDirect = yield* Client.make({ controller: `ws://127.0.0.1:${remotePort}` }).pipe(Effect.provideService(Transport, remote))
   rows.push(yield* measure("client, ws, direct (3 processes)", () => procDirect.invoke(HelloGreet, input)))
-  const procRelay = yield* Client.make({ transport: remote, controller: `ws://127.0.0.1:${remotePort}`, direct: false })
+  const procRelay = yield* Client.make({ controller: `ws://127.0.0.1:${remotePort}`, direct: false }).pipe(Effect.provideService(Transport, remote))
   rows.push(yield* measure("client, ws, relay (3 processes)", () => procRelay.invoke(HelloGreet, input)))
 
   console.log(`node ${process.version}, ${seconds} s per measurement, ${inFlight} in flight for throughput\n`)
@@ -153,5 +152,7 @@ const program = Effect.gen(function* () {
   }
 })
 
-await Effect.runPromise(program.pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Warn")))
+await Effect.runPromise(
+  program.pipe(withTunables({ heartbeatIntervalMs: 1_000, staleAfterMs: 4_000, evictAfterMs: 10_000 }), Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Warn")),
+)
 process.exit(0)

@@ -4,7 +4,7 @@
  */
 import { Schema } from "effect"
 import { defineCapability, defineWorker, implement } from "../../src/index.ts"
-import type { WorkerDefinition } from "../../actors/Worker.ts"
+import type { WorkerDefinition } from "../../actors/WorkerDefinition.ts"
 
 export const TestHold = defineCapability({
   id: "test.hold",

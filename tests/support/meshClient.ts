@@ -3,6 +3,7 @@
  * with a Promise face so tests can mix it with child processes. Each client owns a scope; `useMeshClients()`
  * closes every client a test opened after that test, pass or fail.
  */
+import { Transport } from "../../transports/Transport.ts"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, afterEach } from "vitest"
 import * as Client from "../../actors/Client.ts"
@@ -27,7 +28,7 @@ export const connectClient = async (
   const scope = Effect.runSync(Scope.make())
   const close = () => Effect.runPromise(Scope.close(scope, Exit.void))
   const client = await Effect.runPromise(
-    Client.make({ transport: WebSocketTransport.make(), controller, timeoutMs: 5_000, ...options }).pipe(Scope.provide(scope)),
+    Client.make({ controller, timeoutMs: 5_000, ...options }).pipe(Effect.provideService(Transport, WebSocketTransport.make())).pipe(Scope.provide(scope)),
   ).catch(async (error) => {
     await close()
     throw error

@@ -88,16 +88,16 @@ describe("WebSocketTransport", () => {
       }),
     ))
 
-  it("serves plain HTTP on the listener's port through httpHandler, and 426 without one", () =>
+  it("serves plain HTTP on a listener's port through its http handler, and 426 without one", () =>
     run(
       Effect.gen(function* () {
-        const withPages = WebSocketTransport.make({
-          httpHandler: (request, response) => {
+        const withPages = WebSocketTransport.make()
+        const listener = yield* withPages.listen("ws://127.0.0.1:0/mesh", new Peer().handlers, {
+          http: (request, response) => {
             response.writeHead(200, { "Content-Type": "text/plain" })
             response.end(`page ${request.url}`)
           },
         })
-        const listener = yield* withPages.listen("ws://127.0.0.1:0/mesh", new Peer().handlers)
         const port = portOf(listener.address)
         const page = yield* awaitPromise(() => fetch(`http://127.0.0.1:${port}/health`))
         expect(page.status).toBe(200)

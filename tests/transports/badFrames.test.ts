@@ -4,6 +4,7 @@
  * keeps sending bad frames is closed with 1008 and a reason, while a well-behaved peer on the same listener
  * keeps getting answers.
  */
+import * as Clock from "effect/Clock"
 import { Effect, Exit, Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import WebSocket from "ws"
@@ -59,13 +60,21 @@ interface Harness {
   readonly server: Peer
 }
 
-/** Runs `body` against a fresh listener on 127.0.0.1 (free port), closed afterwards whatever happens. */
-const withListener = async (options: WebSocketTransport.WebSocketTransportOptions, body: (harness: Harness) => Promise<void>): Promise<void> => {
+/**
+ * Runs `body` against a fresh listener on 127.0.0.1 (free port), closed afterwards whatever happens. `now`, when
+ * given, is the listener's `Clock` (the bad-frame window reads time from Effect's Clock of the scope that listened).
+ */
+const withListener = async (
+  options: WebSocketTransport.WebSocketTransportOptions,
+  body: (harness: Harness) => Promise<void>,
+  now?: () => number,
+): Promise<void> => {
   const scope = Effect.runSync(Scope.make())
   const transport = WebSocketTransport.make(options)
   const server = new Peer()
+  const listen = Scope.provide(scope)(transport.listen("ws://127.0.0.1:0/mesh", server.handlers))
   try {
-    const listener = await Effect.runPromise(Scope.provide(scope)(transport.listen("ws://127.0.0.1:0/mesh", server.handlers)))
+    const listener = await Effect.runPromise(now === undefined ? listen : Effect.provideService(listen, Clock.Clock, clockAt(now)))
     await body({ address: listener.address, server })
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
@@ -259,7 +268,7 @@ describe("WebSocketTransport: bad frames", () => {
 
   it("forgets old bad frames once the window has passed", () => {
     let now = 1_000_000
-    return withListener({ maxBadFrames: 2, badFrameWindowMs: 50, clock: () => now }, async ({ address }) => {
+    return withListener({ maxBadFrames: 2, badFrameWindowMs: 50 }, async ({ address }) => {
       const peer = await RawPeer.connect(address)
       for (let round = 0; round < 3; round++) {
         peer.send("bad")
@@ -273,6 +282,16 @@ describe("WebSocketTransport: bad frames", () => {
       // Within one window, the third bad frame is one too many.
       for (let i = 0; i < 3; i++) peer.send("bad")
       expect((await peer.waitClosed()).code).toBe(1008)
-    })
+    }, () => now)
   })
+})
+
+/** A `Clock` that reads `now()`: time moves only when the test moves it. */
+const clockAt = (now: () => number): Clock.Clock => ({
+  ...Clock.Clock.defaultValue(),
+  currentTimeMillisUnsafe: now,
+  currentTimeMillis: Effect.sync(now),
+  currentTimeNanosUnsafe: () => BigInt(now()) * 1_000_000n,
+  currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
+  sleep: (duration) => Effect.sleep(duration),
 })

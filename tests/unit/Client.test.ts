@@ -2,10 +2,11 @@
  * The client against a fake controller on the in-memory transport: what one `invoke` costs in work the client
  * could have done once (Schema codecs, ref parsing), and what it sends.
  */
+import { Transport } from "../../transports/Transport.ts"
 import { Effect, Exit, Schema, Scope } from "effect"
 import { describe, expect, it, vi } from "vitest"
 import * as Client from "../../actors/Client.ts"
-import { defaults } from "../../actors/defaults.ts"
+import { defaults } from "../../actors/Tunables.ts"
 import { defineCapability } from "../../capabilities/Capability.ts"
 import { parseRef } from "../../capabilities/CapabilityRef.ts"
 import type { Invoke, Reply } from "../../transports/Envelope.ts"
@@ -27,7 +28,7 @@ const fakeController = Effect.gen(function* () {
     onClose: () => {},
     serve: (invoke): Effect.Effect<Reply> => Effect.sync(() => (received.push(invoke), { _tag: "Result", id: invoke.id, output: { echoed: invoke.input } })),
   }))
-  const client = yield* Client.make({ transport, controller: "memory://controller", direct: false })
+  const client = yield* Client.make({ controller: "memory://controller", direct: false }).pipe(Effect.provideService(Transport, transport))
   return { client, received }
 })
 
@@ -110,7 +111,7 @@ describe("request ids", () => {
           }))
           .pipe(Scope.provide(scope)),
       )
-      const client = await Effect.runPromise(Client.make({ transport, controller: "memory://controller", direct: false }).pipe(Scope.provide(scope)))
+      const client = await Effect.runPromise(Client.make({ controller: "memory://controller", direct: false }).pipe(Effect.provideService(Transport, transport)).pipe(Scope.provide(scope)))
       const once = client.invoke("demo.x", {})
       await Effect.runPromise(Effect.all([once, once, once], { concurrency: "unbounded" }))
       expect(new Set(seen).size).toBe(3)

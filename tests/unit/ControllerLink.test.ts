@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest"
 import * as ControllerLink from "../../actors/ControllerLink.ts"
 import type { Invoke, Reply } from "../../transports/Envelope.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
-import type { Handlers, Transport } from "../../transports/Transport.ts"
+import { type Handlers, Transport } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 
 const scoped = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () => Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
@@ -30,11 +30,12 @@ const controllerAt = (transport: Transport, address: string) =>
 
 describe("ControllerLink", () => {
   it(
-    "fails to make when nothing listens, with the transport's error",
+    "fails to make when nothing listens: UNAVAILABLE, naming the controller and the transport's reason",
     scoped(
       Effect.gen(function* () {
-        const error = yield* Effect.flip(ControllerLink.make({ transport: MemoryTransport.make(), address: "memory://nobody" }))
-        expect(error._tag).toBe("TransportError")
+        const error = yield* Effect.flip(ControllerLink.make({ address: "memory://nobody" }).pipe(Effect.provideService(Transport, MemoryTransport.make())))
+        expect(error.code).toBe("UNAVAILABLE")
+        expect(error.message).toBe("cannot reach the controller at memory://nobody: nothing listens at memory://nobody")
       }),
     ),
   )
@@ -45,7 +46,7 @@ describe("ControllerLink", () => {
       Effect.gen(function* () {
         const transport = MemoryTransport.make()
         const first = yield* controllerAt(transport, "memory://controller")
-        const link = yield* ControllerLink.make({ transport, address: first.address })
+        const link = yield* ControllerLink.make({ address: first.address }).pipe(Effect.provideService(Transport, transport))
         expect(yield* link.call(request("r1"))).toMatchObject({ _tag: "Result" })
         yield* first.stop
         expect(yield* link.call(request("r2"))).toMatchObject({ _tag: "Failure", id: "r2", code: "UNAVAILABLE" })
@@ -62,7 +63,7 @@ describe("ControllerLink", () => {
       Effect.gen(function* () {
         const transport = WebSocketTransport.make()
         const first = yield* controllerAt(transport, "ws://127.0.0.1:0")
-        const link = yield* ControllerLink.make({ transport, address: first.address })
+        const link = yield* ControllerLink.make({ address: first.address }).pipe(Effect.provideService(Transport, transport))
         expect(yield* link.call(request("r0"))).toMatchObject({ _tag: "Result" })
         yield* first.stop
         yield* controllerAt(transport, first.address)

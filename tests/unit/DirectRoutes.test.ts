@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest"
 import * as DirectRoutes from "../../actors/DirectRoutes.ts"
 import type { Invoke, Reply } from "../../transports/Envelope.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
-import type { Handlers, Transport } from "../../transports/Transport.ts"
+import { type Handlers, Transport } from "../../transports/Transport.ts"
 import { eventually, settled, yieldTimes } from "../support/poll.ts"
 
 const scoped = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () => Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
@@ -71,7 +71,7 @@ describe("DirectRoutes", () => {
         const transport = MemoryTransport.make()
         const a = yield* fakeWorker(transport, "memory://a", result)
         const { relay, relayed } = recordingRelay()
-        const routes = yield* DirectRoutes.make({ transport, refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) })
+        const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(Effect.provideService(Transport, transport))
         expect(yield* routes.call(request("r1"))).toMatchObject({ _tag: "Result", output: "direct" })
         expect(yield* routes.call(request("r2", 1_000, "other.cap"))).toMatchObject({ _tag: "Result", output: "relayed" })
         expect(a.served.map((i) => i.id)).toEqual(["r1"])
@@ -91,12 +91,11 @@ describe("DirectRoutes", () => {
           const { transport, held } = holding(memory)
           let fetches = 0
           const routes = yield* DirectRoutes.make({
-            transport,
             refreshMs: 3_600_000,
             relay: recordingRelay().relay,
             // The worker "moves" at every fetch: its old route retires and a new one is dialled.
             fetch: Effect.sync(() => ({ workers: [worker("w", fetches++ % 2 === 0 ? "memory://a" : "memory://b")] })),
-          })
+          }).pipe(Effect.provideService(Transport, transport))
           for (let i = 0; i < 200; i++) {
             expect(yield* routes.call(request(`r${i}`))).toMatchObject({ _tag: "Result", output: "direct" })
             yield* routes.refresh
@@ -117,7 +116,7 @@ describe("DirectRoutes", () => {
           const workerScope = yield* Scope.make()
           const a = yield* fakeWorker(memory, "memory://a", result).pipe(Scope.provide(workerScope))
           const { relay, relayed } = recordingRelay()
-          const routes = yield* DirectRoutes.make({ transport, refreshMs: 1_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) })
+          const routes = yield* DirectRoutes.make({ refreshMs: 1_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(Effect.provideService(Transport, transport))
           expect(yield* routes.call(request("r1"))).toMatchObject({ output: "direct" })
           expect(held()).toBe(1)
           // The worker's listener goes away, and its connection with it.
@@ -146,7 +145,7 @@ describe("DirectRoutes", () => {
           const transport = MemoryTransport.make()
           yield* fakeWorker(transport, "memory://a", (invoke) => Effect.andThen(Effect.sleep(300), failing("DRAINING")(invoke)))
           const { relay, relayed } = recordingRelay()
-          const routes = yield* DirectRoutes.make({ transport, refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) })
+          const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(Effect.provideService(Transport, transport))
           const call = yield* Effect.forkChild(routes.call(request("r1", 1_000)), { startImmediately: true })
           yield* TestClock.adjust(300)
           expect(yield* Fiber.join(call)).toMatchObject({ _tag: "Result", output: "relayed" })
@@ -162,7 +161,7 @@ describe("DirectRoutes", () => {
           const transport = MemoryTransport.make()
           yield* fakeWorker(transport, "memory://a", (invoke) => Effect.andThen(Effect.sleep(1_000), failing("OVERLOADED")(invoke)))
           const { relay, relayed } = recordingRelay()
-          const routes = yield* DirectRoutes.make({ transport, refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) })
+          const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(Effect.provideService(Transport, transport))
           const call = yield* Effect.forkChild(routes.call(request("r1", 1_000)), { startImmediately: true })
           yield* TestClock.adjust(1_000)
           const reply = yield* Fiber.join(call)
@@ -183,11 +182,10 @@ describe("DirectRoutes", () => {
           yield* fakeWorker(transport, "memory://a", failing("DRAINING"))
           let fetches = 0
           const routes = yield* DirectRoutes.make({
-            transport,
             refreshMs: 3_600_000,
             relay: recordingRelay().relay,
             fetch: Effect.sync(() => (fetches++, { workers: [worker("a", "memory://a")] })),
-          })
+          }).pipe(Effect.provideService(Transport, transport))
           const before = yield* quiet(() => fetches)
           expect(yield* routes.call(request("r1"))).toMatchObject({ output: "relayed" })
           yield* eventually("a refresh after DRAINING", () => fetches === before + 1)
@@ -204,11 +202,10 @@ describe("DirectRoutes", () => {
           yield* fakeWorker(transport, "memory://a", result).pipe(Scope.provide(workerScope))
           let fetches = 0
           const routes = yield* DirectRoutes.make({
-            transport,
             refreshMs: 3_600_000,
             relay: recordingRelay().relay,
             fetch: Effect.sync(() => (fetches++, { workers: [worker("a", "memory://a")] })),
-          })
+          }).pipe(Effect.provideService(Transport, transport))
           yield* routes.call(request("r1"))
           const before = yield* quiet(() => fetches)
           yield* Scope.close(workerScope, Exit.void)
@@ -227,12 +224,11 @@ describe("DirectRoutes", () => {
           let fetches = 0
           const { relay, relayed } = recordingRelay()
           const routes = yield* DirectRoutes.make({
-            transport,
             refreshMs: 3_600_000,
             relay,
             // The controller has not noticed anything: the table keeps listing the worker.
             fetch: Effect.sync(() => (fetches++, { workers: [worker("a", "memory://a")] })),
-          })
+          }).pipe(Effect.provideService(Transport, transport))
           const before = yield* quiet(() => fetches)
           const calls = yield* Effect.forkChild(
             Effect.forEach(Array.from({ length: 50 }, (_, i) => request(`r${i}`)), routes.call, { concurrency: "unbounded" }),
@@ -262,11 +258,10 @@ describe("DirectRoutes", () => {
           let fetches = 0
           const { relay, relayed } = recordingRelay()
           const routes = yield* DirectRoutes.make({
-            transport,
             refreshMs: 3_600_000,
             relay,
             fetch: Effect.sync(() => (fetches++, { workers: [worker("a", "memory://a")] })),
-          })
+          }).pipe(Effect.provideService(Transport, transport))
           const before = yield* quiet(() => fetches)
           for (let i = 0; i < 3; i++) expect(yield* routes.call(request(`r${i}`))).toMatchObject({ output: "relayed" })
           expect(a.served.length).toBe(3)
@@ -284,8 +279,8 @@ describe("DirectRoutes", () => {
           const transport = MemoryTransport.make()
           yield* fakeWorker(transport, "memory://a", failing("UNAVAILABLE"))
           yield* fakeWorker(transport, "memory://b", failing("UNAVAILABLE"))
-          const once = yield* DirectRoutes.make({ transport, refreshMs: 3_600_000, relay: recordingRelay().relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a", false)] }) })
-          const idem = yield* DirectRoutes.make({ transport, refreshMs: 3_600_000, relay: recordingRelay().relay, fetch: Effect.succeed({ workers: [worker("b", "memory://b", true)] }) })
+          const once = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay: recordingRelay().relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a", false)] }) }).pipe(Effect.provideService(Transport, transport))
+          const idem = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay: recordingRelay().relay, fetch: Effect.succeed({ workers: [worker("b", "memory://b", true)] }) }).pipe(Effect.provideService(Transport, transport))
           expect(yield* once.call(request("r1"))).toMatchObject({ _tag: "Failure", code: "UNAVAILABLE" })
           expect(yield* idem.call(request("r2"))).toMatchObject({ _tag: "Result", output: "relayed" })
         }),

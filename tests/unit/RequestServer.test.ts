@@ -1,3 +1,4 @@
+import * as Clock from "effect/Clock"
 import { Effect, Exit, Fiber, Latch, Logger, Result, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
@@ -51,6 +52,7 @@ const serverWith = (
     workerId: "w-test",
     implementations: [echo, ...(options.extra ?? [])],
     maxInFlight: options.maxInFlight ?? 10,
+    clock: Clock.Clock.defaultValue(),
   })
   return { server, calls }
 }
@@ -299,25 +301,23 @@ describe("RequestServer", () => {
     )
   })
 
-  it("DRAINING after stopAccepting, while in-flight work finishes and idle() resolves after it", async () => {
+  it("DRAINING after stopAccepting, while in-flight work finishes and idle completes after it", async () => {
     const gate = Latch.makeUnsafe()
     const { server, calls } = serverWith((text) => (text === "slow" ? gate.await.pipe(Effect.as({ echo: text, version: "1.0.0" })) : undefined))
     await run(
       Effect.gen(function* () {
         const slow = yield* Effect.forkChild(server.serve(request({ text: "slow" })))
         yield* settled("one request in flight", () => server.inFlight() === 1)
-        let idle = false
-        void server.idle().then(() => (idle = true))
+        const idle = yield* Effect.forkChild(server.idle, { startImmediately: true })
         server.stopAccepting()
         const failure = expectFailure(yield* server.serve(request({ text: "late" })), "DRAINING")
         expect(failure.retriable).toBe(true)
         expect(calls.count).toBe(1)
-        yield* Effect.promise(() => Promise.resolve())
-        expect(idle).toBe(false)
+        yield* Effect.yieldNow
+        expect(idle.pollUnsafe()).toBeUndefined()
         yield* gate.open
         expectResult(yield* Fiber.join(slow), { echo: "slow", version: "1.0.0" })
-        yield* Effect.promise(() => server.idle())
-        expect(idle).toBe(true)
+        yield* Fiber.join(idle)
         expect(server.inFlight()).toBe(0)
         // Still refusing afterwards: draining is one-way.
         expectFailure(yield* server.serve(request({ text: "later" })), "DRAINING")
@@ -325,9 +325,9 @@ describe("RequestServer", () => {
     )
   })
 
-  it("idle() resolves at once when nothing is in flight", async () => {
+  it("idle completes at once when nothing is in flight", async () => {
     const { server } = serverWith()
-    await expect(server.idle()).resolves.toBeUndefined()
+    expect(Effect.runSync(Effect.exit(server.idle))._tag).toBe("Success")
   })
 
   describe("deadlines (virtual time)", () => {
@@ -417,7 +417,7 @@ describe("RequestServer", () => {
       )
       expect(calls.count).toBe(0)
       expect(server.inFlight()).toBe(0)
-      await expect(server.idle()).resolves.toBeUndefined()
+      expect(Effect.runSync(Effect.exit(server.idle))._tag).toBe("Success")
     })
   })
 
