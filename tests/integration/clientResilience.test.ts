@@ -11,6 +11,7 @@ import * as Controller from "../../actors/Controller.ts"
 import * as DirectRoutes from "../../actors/DirectRoutes.ts"
 import { CrankStatus } from "../../capabilities/crank.ts"
 import type { Reply } from "../../transports/Envelope.ts"
+import { Transport } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 import { recording } from "../support/recordingTransport.ts"
 
@@ -33,22 +34,30 @@ const silentServer = async (port = 0): Promise<number> => {
 
 const portOf = (address: string): number => Number(new URL(address).port)
 
-const scoped = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () => Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
+/** Runs `body` in a scope, every party on the transport `makeTransport` gives (made when the test runs). */
+const scoped =
+  <T extends Transport, A, E>(makeTransport: () => T, body: (transport: T) => Effect.Effect<A, E, Scope.Scope | Transport>) =>
+  () =>
+    Effect.runPromise(
+      Effect.suspend(() => {
+        const transport = makeTransport()
+        return Effect.scoped(body(transport)).pipe(Effect.asVoid, Effect.provideService(Transport, transport))
+      }),
+    )
 
 describe("client resilience", () => {
   it(
     "answers 20 concurrent calls after the controller restarts, over one new connection",
-    scoped(
+    scoped(() => recording(WebSocketTransport.make()), (transport) =>
       Effect.gen(function* () {
-        const transport = recording(WebSocketTransport.make())
         const first = yield* Scope.make()
-        const controller = yield* Controller.make({ transport, address: "ws://127.0.0.1:0" }).pipe(Scope.provide(first))
+        const controller = yield* Controller.make({ addresses: ["ws://127.0.0.1:0"] }).pipe(Scope.provide(first))
         const address = controller.address
-        const client = yield* Client.make({ transport, controller: address, direct: false, timeoutMs: 5_000 })
+        const client = yield* Client.make({ controller: address, direct: false, timeoutMs: 5_000 })
         yield* client.invoke(CrankStatus, {})
         // The controller restarts on the same port.
         yield* Scope.close(first, Exit.void)
-        yield* Controller.make({ transport, address })
+        yield* Controller.make({ addresses: [address] })
         const exits = yield* Effect.forEach(Array.from({ length: 20 }, () => client.invoke(CrankStatus, {})), Effect.exit, { concurrency: "unbounded" })
         expect(exits.filter(Exit.isFailure)).toEqual([])
         expect(transport.attempts(address)).toBe(2)
@@ -58,12 +67,11 @@ describe("client resilience", () => {
 
   it(
     "answers TIMEOUT within the request's deadline when the controller's address accepts TCP but never upgrades",
-    scoped(
+    scoped(() => WebSocketTransport.make(), () =>
       Effect.gen(function* () {
-        const transport = WebSocketTransport.make()
         const first = yield* Scope.make()
-        const controller = yield* Controller.make({ transport, address: "ws://127.0.0.1:0" }).pipe(Scope.provide(first))
-        const client = yield* Client.make({ transport, controller: controller.address, direct: false })
+        const controller = yield* Controller.make({ addresses: ["ws://127.0.0.1:0"] }).pipe(Scope.provide(first))
+        const client = yield* Client.make({ controller: controller.address, direct: false })
         yield* client.invoke(CrankStatus, {})
         yield* Scope.close(first, Exit.void)
         // Something else now holds the port: it accepts and says nothing.
@@ -80,12 +88,11 @@ describe("client resilience", () => {
 
   it(
     "answers TIMEOUT within the request's deadline when a worker in the table accepts TCP but never upgrades",
-    scoped(
+    scoped(() => WebSocketTransport.make(), () =>
       Effect.gen(function* () {
         const port = yield* Effect.promise(() => silentServer())
         const relayed: Array<number> = []
         const routes = yield* DirectRoutes.make({
-          transport: WebSocketTransport.make(),
           refreshMs: 3_600_000,
           relay: (invoke) => Effect.sync((): Reply => (relayed.push(invoke.timeoutMs), { _tag: "Result", id: invoke.id, output: "relayed" })),
           fetch: Effect.succeed({ workers: [{ id: "w", address: `ws://127.0.0.1:${port}`, capabilities: [{ id: "x.y", version: "1.0.0", idempotent: false }] }] }),
