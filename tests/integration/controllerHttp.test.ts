@@ -7,18 +7,19 @@ import * as http from "node:http"
 import { Effect, Exit, Schema, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Controller } from "../../actors/Controller.ts"
-import { awaitWorkers } from "../../actors/Controller.ts"
+import { awaitWorkers } from "../../actors/awaitWorkers.ts"
+import { withTunables } from "../../actors/Tunables.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import { MeshStatus } from "../../capabilities/crank.ts"
 import helloWorker from "../../examples/hello/index.ts"
 import { makeControllerHttp } from "../../src/dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../src/http/httpUrl.ts"
-import { lateBound } from "../../src/http/lateBound.ts"
 import { eventStreamParser, type ServerSentEvent } from "../../src/http/sse.ts"
 import { makeWorkerHttp } from "../../src/dashboard/workerHttp.ts"
 import * as Node from "../../src/Node.ts"
 import { combine } from "../../transports/combine.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
+import { Transport } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 import { heldWorker, TestHold } from "../support/heldWorker.ts"
 import { eventually, until } from "../support/poll.ts"
@@ -68,31 +69,34 @@ describe("controller and worker HTTP surfaces", () => {
   let probes: string
 
   beforeAll(async () => {
-    const controllerHttp = lateBound()
-    const workerHttp = lateBound()
     await Effect.runPromise(
       Effect.gen(function* () {
         node = yield* Node.start({
-          transport: combine(MemoryTransport.make(), WebSocketTransport.make({ httpHandler: controllerHttp.handle })),
           nodeId: "ctl",
-          controller: { addresses: ["ws://127.0.0.1:0", "memory://controller"], timings, logTransitions: false },
+          controller: {
+            addresses: ["ws://127.0.0.1:0", "memory://controller"],
+            logTransitions: false,
+            http: (controller) => Effect.map(makeControllerHttp(() => controller, { tickMs: 100 }), (served) => served.handle),
+          },
           controllerAddress: "memory://controller",
           workers: [{ definition: helloWorker, replicas: 2 }],
           workerListen: "memory://",
-          workerOptions: { drainDeadlineMs: 2_000 },
-        })
+        }).pipe(
+          withTunables({ ...timings, drainDeadlineMs: 2_000 }),
+          Effect.provideService(Transport, combine(MemoryTransport.make(), WebSocketTransport.make())),
+        )
         controller = node.controller()!
-        controllerHttp.set(yield* makeControllerHttp(() => node.controller(), { tickMs: 100 }))
 
         workerNode = yield* Node.start({
-          transport: combine(MemoryTransport.make(), WebSocketTransport.make({ httpHandler: workerHttp.handle })),
           nodeId: "probe",
           controllerAddress: controller.address,
           workers: [held.definition],
           workerListen: "ws://127.0.0.1:0",
-          workerOptions: { drainDeadlineMs: 10_000, backoff: { initialMs: 5, maxMs: 50 } },
-        })
-        workerHttp.set(makeWorkerHttp(workerNode.workers))
+          workerHttp: (workers) => makeWorkerHttp(workers).handle,
+        }).pipe(
+          withTunables({ drainDeadlineMs: 10_000, registerBackoffInitialMs: 5, registerBackoffMaxMs: 50 }),
+          Effect.provideService(Transport, combine(MemoryTransport.make(), WebSocketTransport.make())),
+        )
         probes = httpUrlOf(workerNode.workers()[0]!.address!)!
         yield* awaitWorkers(controller, (ws) => ws.length === 3 && ws.every((w) => w.state === "healthy"), 5_000)
       }).pipe(Scope.provide(scope)),
