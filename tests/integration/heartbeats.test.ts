@@ -10,22 +10,32 @@ import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import * as Controller from "../../actors/Controller.ts"
 import { implement } from "../../actors/Implementation.ts"
+import { withTunables } from "../../actors/Tunables.ts"
 import * as Worker from "../../actors/Worker.ts"
+import { defineWorker } from "../../actors/WorkerDefinition.ts"
 import { descriptorOf as describeCapability } from "../../capabilities/Capability.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import { type ControlMessage, protocolVersion } from "../../transports/Envelope.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
-import type { CloseInfo, Transport } from "../../transports/Transport.ts"
+import { type CloseInfo, Transport } from "../../transports/Transport.ts"
 import { settled, yieldTimes } from "../support/poll.ts"
 import { recording } from "../support/recordingTransport.ts"
 
 const address = "memory://controller"
 const timings = { heartbeatIntervalMs: 100, staleAfterMs: 400, evictAfterMs: 1_000 }
 
-const virtual = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () =>
+/**
+ * Runs `body` in virtual time with the test timings, every party on one fresh in-memory transport unless it is
+ * given its own (a worker dialling through a recording wrapper).
+ */
+const virtual = <A, E>(body: (transport: MemoryTransport.MemoryTransport) => Effect.Effect<A, E, Scope.Scope | Transport>) => () =>
   Effect.runPromise(
-    Effect.scoped(body).pipe(
+    Effect.suspend(() => {
+      const transport = MemoryTransport.make()
+      return Effect.scoped(body(transport)).pipe(Effect.provideService(Transport, transport))
+    }).pipe(
       Effect.asVoid,
+      withTunables(timings),
       Effect.provide(TestClock.layer()),
       // The worker logs reconnects at Info; the tests check behaviour, not log lines.
       Effect.provideService(References.MinimumLogLevel, "Warn"),
@@ -70,10 +80,9 @@ const greet = (id: string) =>
 describe("heartbeats (virtual time)", () => {
   it(
     "heartbeat → healthy, silence → stale, heartbeat → healthy, long silence → evicted and announced",
-    virtual(
+    virtual((transport) =>
       Effect.gen(function* () {
-        const transport = MemoryTransport.make()
-        const controller = yield* Controller.make({ transport, address, timings })
+        const controller = yield* Controller.make({ addresses: [address] })
         const transitions = yield* PubSub.subscribe(controller.transitions)
         const fake = yield* fakeWorker(transport, "fake-1")
 
@@ -130,10 +139,9 @@ describe("heartbeats (virtual time)", () => {
 
   it(
     "a registered worker that never beats goes stale too",
-    virtual(
+    virtual((transport) =>
       Effect.gen(function* () {
-        const transport = MemoryTransport.make()
-        const controller = yield* Controller.make({ transport, address, timings })
+        const controller = yield* Controller.make({ addresses: [address] })
         const fake = yield* fakeWorker(transport, "mute")
         yield* fake.register
         yield* expectState(controller, "mute", "registered")
@@ -145,10 +153,9 @@ describe("heartbeats (virtual time)", () => {
 
   it(
     "evicts every worker that is due in the same sweep",
-    virtual(
+    virtual((transport) =>
       Effect.gen(function* () {
-        const transport = MemoryTransport.make()
-        const controller = yield* Controller.make({ transport, address, timings })
+        const controller = yield* Controller.make({ addresses: [address] })
         const fakes = [yield* fakeWorker(transport, "a"), yield* fakeWorker(transport, "b"), yield* fakeWorker(transport, "c")]
         for (const fake of fakes) yield* fake.register
         for (const fake of fakes) yield* fake.beat
@@ -164,10 +171,9 @@ describe("heartbeats (virtual time)", () => {
 
   it(
     "a dropped connection marks the worker stale at once; re-registering on a new connection brings it back",
-    virtual(
+    virtual((transport) =>
       Effect.gen(function* () {
-        const transport = MemoryTransport.make()
-        const controller = yield* Controller.make({ transport, address, timings })
+        const controller = yield* Controller.make({ addresses: [address] })
         const transitions = yield* PubSub.subscribe(controller.transitions)
         const first = yield* fakeWorker(transport, "phoenix")
         yield* first.register
@@ -209,10 +215,9 @@ describe("heartbeats (virtual time)", () => {
 
   it(
     "re-registering on a new connection before the old one is seen to drop keeps the worker routable",
-    virtual(
+    virtual((transport) =>
       Effect.gen(function* () {
-        const transport = MemoryTransport.make()
-        const controller = yield* Controller.make({ transport, address, timings })
+        const controller = yield* Controller.make({ addresses: [address] })
         const first = yield* fakeWorker(transport, "twice")
         yield* first.register
         yield* first.beat
@@ -235,16 +240,13 @@ describe("heartbeats (virtual time)", () => {
 
   it(
     "a real worker whose link drops reconnects with backoff and re-registers",
-    virtual(
+    virtual((transport) =>
       Effect.gen(function* () {
-        const transport = MemoryTransport.make()
-        const controller = yield* Controller.make({ transport, address, timings })
+        const controller = yield* Controller.make({ addresses: [address] })
         const dialer = recording(transport)
-        const worker = yield* Worker.start(Worker.defineWorker({ name: "w", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
-          transport: dialer,
+        const worker = yield* Worker.start(defineWorker({ name: "w", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
           controller: address,
-          backoff: { initialMs: 100, maxMs: 1_000 },
-        })
+        }).pipe(withTunables({ registerBackoffInitialMs: 100, registerBackoffMaxMs: 1_000 }), Effect.provideService(Transport, dialer))
         yield* expectState(controller, worker.id, "healthy")
         yield* settled("worker healthy", () => worker.state() === "healthy")
 
@@ -266,15 +268,12 @@ describe("heartbeats (virtual time)", () => {
 
   it(
     "a worker retries registration with capped backoff while no controller exists, then registers",
-    virtual(
+    virtual((transport) =>
       Effect.gen(function* () {
-        const transport = MemoryTransport.make()
         const dialer = recording(transport)
-        const worker = yield* Worker.start(Worker.defineWorker({ name: "early", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
-          transport: dialer,
+        const worker = yield* Worker.start(defineWorker({ name: "early", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
           controller: address,
-          backoff: { initialMs: 100, maxMs: 1_000 },
-        })
+        }).pipe(withTunables({ registerBackoffInitialMs: 100, registerBackoffMaxMs: 1_000 }), Effect.provideService(Transport, dialer))
         yield* settled("first attempt", () => dialer.attempts(address) === 1)
         // Five virtual seconds with nobody listening, 50 ms at a time.
         for (let t = 0; t < 5_000; t += 50) {
@@ -295,7 +294,7 @@ describe("heartbeats (virtual time)", () => {
 
         // The controller comes up; the next attempt (at most 1.2 s away) registers.
         const before = dialer.attempts(address)
-        const controller = yield* Controller.make({ transport, address, timings })
+        const controller = yield* Controller.make({ addresses: [address] })
         for (let t = 0; t < 1_300 && controller.worker(worker.id)?.state !== "healthy"; t += 50) {
           yield* TestClock.adjust(50)
           yield* yieldTimes(10)
@@ -309,15 +308,13 @@ describe("heartbeats (virtual time)", () => {
 
   it(
     "a real worker's heartbeats keep it healthy across many intervals",
-    virtual(
+    virtual((transport) =>
       Effect.gen(function* () {
-        const transport = MemoryTransport.make()
-        const controller = yield* Controller.make({ transport, address, timings })
+        const controller = yield* Controller.make({ addresses: [address] })
         const dialer = recording(transport)
-        const worker = yield* Worker.start(Worker.defineWorker({ name: "steady", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
-          transport: dialer,
+        const worker = yield* Worker.start(defineWorker({ name: "steady", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
           controller: address,
-        })
+        }).pipe(Effect.provideService(Transport, dialer))
         yield* expectState(controller, worker.id, "healthy")
         let lastBeat = controller.worker(worker.id)!.lastHeartbeatAt
         // 50 intervals = 5 s of virtual time, 12.5 stale windows.
