@@ -3,7 +3,7 @@
  * id and then highest version first (the order routing prefers). Built from what workers advertise; `crank
  * status`, `crank dev` and the dashboard print it.
  */
-import type { CapabilityDescriptor } from "./Capability.ts"
+import { type CapabilityDescriptor, keyOf } from "./Capability.ts"
 import { compareVersionsDescending } from "./CapabilityRef.ts"
 
 export interface CatalogEntry {
@@ -26,7 +26,7 @@ export const catalogOf = (
   const byKey = new Map<string, { descriptor: CapabilityDescriptor; workers: Array<string> }>()
   for (const { workerId, capabilities } of advertised) {
     for (const descriptor of capabilities) {
-      const key = `${descriptor.id}@${descriptor.version}`
+      const key = keyOf(descriptor)
       const entry = byKey.get(key)
       if (entry === undefined) byKey.set(key, { descriptor, workers: [workerId] })
       else entry.workers.push(workerId)

@@ -11,6 +11,7 @@
  */
 import * as Schema from "effect/Schema"
 import { CapabilityDescriptor } from "../capabilities/Capability.ts"
+import { CrankError } from "../capabilities/CrankError.ts"
 
 export const protocolVersion = 1
 
@@ -149,6 +150,9 @@ export const failureOf = (id: string, error: { readonly code: string; readonly m
   message: error.message,
   retriable: error.retriable,
 })
+
+/** A failed request's reply as the caller sees it: the `CrankError` it carries. */
+export const errorOf = (failure: Failure): CrankError => new CrankError({ code: failure.code, message: failure.message, retriable: failure.retriable })
 
 /** A complaint about the connection or a frame, not the answer to any request: a `Failure` with no `id`. */
 export const complaintOf = (error: { readonly code: string; readonly message: string; readonly retriable: boolean }): Failure => ({

@@ -7,12 +7,12 @@
  */
 import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
-import { crankError } from "../capabilities/CrankError.ts"
+import { crankError, messageOf } from "../capabilities/CrankError.ts"
 import { failureOf, type Reply } from "./Envelope.ts"
 
 /** The `INTERNAL` failure for a handler of request `id` that died or threw `defect`. */
 export const defectReply = (id: string, defect: unknown): Reply =>
-  failureOf(id, crankError("INTERNAL", `request ${id} failed in its handler: ${defect instanceof Error ? defect.message : String(defect)}`))
+  failureOf(id, crankError("INTERNAL", `request ${id} failed in its handler: ${messageOf(defect)}`))
 
 /** The answer for request `id` from its handler fiber's exit. */
 export const replyOfExit = (id: string, exit: Exit.Exit<Reply>): Reply => {

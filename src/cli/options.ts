@@ -3,7 +3,7 @@
  * A flag wins over its twin; the twin wins over the default.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util"
-import { CrankError, crankError } from "../../capabilities/CrankError.ts"
+import { CrankError, crankError, messageOf } from "../../capabilities/CrankError.ts"
 import { environment } from "./environment.ts"
 import { UsageError } from "./errors.ts"
 
@@ -22,7 +22,7 @@ export const parse = <const O extends Options>(argv: ReadonlyArray<string>, opti
   try {
     return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error))
+    throw new UsageError(messageOf(error))
   }
 }
 
@@ -49,6 +49,6 @@ export const parseJsonInput = (text: string | undefined): unknown | CrankError =
   try {
     return JSON.parse(text)
   } catch (error) {
-    return crankError("INVALID_INPUT", `input is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+    return crankError("INVALID_INPUT", `input is not JSON: ${messageOf(error)}`)
   }
 }

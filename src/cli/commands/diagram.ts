@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs"
 import * as Effect from "effect/Effect"
+import { messageOf } from "../../../capabilities/CrankError.ts"
 import { workerLifecycle } from "../../../actors/workerLifecycle.ts"
 import { diagram as render, diagramFormats, type DiagramFormat } from "../../diagram/index.ts"
 import type { CommandRun } from "../Command.ts"
@@ -12,7 +13,7 @@ export const run: CommandRun = (argv) =>
     if (!diagramFormats.includes(format)) throw new UsageError(`--format must be one of ${diagramFormats.join(", ")}`)
     const text = yield* Effect.tryPromise({
       try: () => render(workerLifecycle, { format, ...(values.current === undefined ? {} : { current: values.current }) }),
-      catch: (e) => new UsageError(e instanceof Error ? e.message : String(e)),
+      catch: (e) => new UsageError(messageOf(e)),
     }).pipe(Effect.orDie)
     if (values.out === undefined) process.stdout.write(text.endsWith("\n") ? text : `${text}\n`)
     else writeFileSync(values.out, text)

@@ -1,6 +1,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { CrankStatus } from "../../../capabilities/crank.ts"
+import { keyOf } from "../../../capabilities/Capability.ts"
 import type { CommandRun } from "../Command.ts"
 import { connectClient } from "../connect.ts"
 import { controllerUrl, parse, pickNumber } from "../options.ts"
@@ -22,7 +23,7 @@ export const run: CommandRun = (argv) =>
           w.id,
           w.nodeId,
           w.state,
-          w.capabilities.map((c) => `${c.id}@${c.version}`).join(","),
+          w.capabilities.map(keyOf).join(","),
           String(w.inFlight),
           String(w.completed),
           `${age(now - w.lastHeartbeatAt)} ago`,
