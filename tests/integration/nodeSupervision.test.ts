@@ -1,12 +1,13 @@
 import { Effect, Exit, Scope } from "effect"
 import { describe, expect, it } from "vitest"
-import { awaitWorkers } from "../../actors/Controller.ts"
+import { awaitWorkers } from "../../actors/awaitWorkers.ts"
+import { withTunables } from "../../actors/Tunables.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import hello from "../../examples/hello/index.ts"
 import * as Client from "../../actors/Client.ts"
 import * as Node from "../../src/Node.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
-import type { Transport } from "../../transports/Transport.ts"
+import { Transport } from "../../transports/Transport.ts"
 import { until } from "../support/poll.ts"
 
 const timings = { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 }
@@ -31,13 +32,12 @@ const crashingTransport = (crashes: number): Transport & { dials: () => number }
 const startNode = (transport: Transport, scope: Scope.Closeable, workers: Node.NodeOptions["workers"], supervision: Node.NodeOptions["supervision"] = {}) =>
   Effect.runPromise(
     Node.start({
-      transport,
       nodeId: "n",
-      controller: { addresses: ["memory://controller"], timings, logTransitions: false },
+      controller: { addresses: ["memory://controller"], logTransitions: false },
       workers,
       workerListen: "memory://",
       supervision: { onEvent: undefined, ...supervision },
-    }).pipe(Scope.provide(scope)),
+    }).pipe(withTunables(timings), Effect.provideService(Transport, transport), Scope.provide(scope)),
   )
 
 describe("a node under its root supervisor", () => {
@@ -51,7 +51,7 @@ describe("a node under its root supervisor", () => {
       const children = await Effect.runPromise(node.supervisor.children)
       expect(children.find((c) => c.id === "hello-1")?.restarts).toBe(1)
       expect(transport.dials()).toBeGreaterThanOrEqual(2)
-      const client = await Effect.runPromise(Client.make({ transport, controller: "memory://controller" }).pipe(Scope.provide(scope)))
+      const client = await Effect.runPromise(Client.make({ controller: "memory://controller" }).pipe(Effect.provideService(Transport, transport), Scope.provide(scope)))
       const out = await Effect.runPromise(client.invoke(HelloGreet, { message: "again" }))
       expect(out).toEqual({ greeting: "Hello, again", worker: "n/hello-1" })
     } finally {
