@@ -4,15 +4,18 @@
  */
 import { Effect, Fiber, Latch, Logger, PubSub, Schema, type Scope } from "effect"
 import { describe, expect, expectTypeOf, it, vi } from "vitest"
+import { awaitWorkers } from "../../actors/awaitWorkers.ts"
 import * as Client from "../../actors/Client.ts"
 import * as Controller from "../../actors/Controller.ts"
 import { implement } from "../../actors/Implementation.ts"
+import { withTunables } from "../../actors/Tunables.ts"
 import * as Worker from "../../actors/Worker.ts"
+import { defineWorker, type WorkerDefinition } from "../../actors/WorkerDefinition.ts"
 import { defineCapability } from "../../capabilities/Capability.ts"
 import { CrankError } from "../../capabilities/CrankError.ts"
 import { GreetInput, GreetOutput, HelloGreet } from "../../examples/hello/capability.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
-import type { Transport } from "../../transports/Transport.ts"
+import { Transport } from "../../transports/Transport.ts"
 import { eventually } from "../support/poll.ts"
 import { recording } from "../support/recordingTransport.ts"
 
@@ -43,26 +46,40 @@ const greetAs = (version: string) => ({ message }: GreetInput, { workerId }: { r
   worker: workerId,
 })
 
-const helloWorker = (name: string) => Worker.defineWorker({ name, implements: [implement(HelloGreet, greetAs("1.0.0"))] })
+const helloWorker = (name: string) => defineWorker({ name, implements: [implement(HelloGreet, greetAs("1.0.0"))] })
 
-const workerOptions = (transport: Transport, controller: string, extra: Partial<Worker.WorkerOptions> = {}): Worker.WorkerOptions => ({
-  transport,
-  controller,
-  drainDeadlineMs: 2_000,
-  backoff: { initialMs: 5, maxMs: 20 },
-  ...extra,
-})
+/** The workers' tunables: a 2 s drain deadline and quick registration retries. */
+const workerTunables = { drainDeadlineMs: 2_000, registerBackoffInitialMs: 5, registerBackoffMaxMs: 20 }
 
 /** A fresh network with a controller and a client on it. */
 const mesh = (options: { readonly token?: string } = {}) =>
   Effect.gen(function* () {
     const transport = MemoryTransport.make()
-    const controller = yield* Controller.make({ transport, address: "memory://controller", timings, ...options })
-    const client = yield* Client.make({ transport, controller: controller.address, timeoutMs: 2_000 })
-    const start = (definition: Worker.WorkerDefinition, extra: Partial<Worker.WorkerOptions> = {}) =>
-      Worker.start(definition, workerOptions(transport, controller.address, extra))
+    const controller = yield* Controller.make({ addresses: ["memory://controller"], ...options }).pipe(
+      withTunables(timings),
+      Effect.provideService(Transport, transport),
+    )
+    const client = yield* Client.make({ controller: controller.address, timeoutMs: 2_000 }).pipe(Effect.provideService(Transport, transport))
+    const started = new Map<string, Worker.RunningWorker>()
+    /** Starts a worker on the mesh's network, or dialling through `link` (a recording wrapper of it). */
+    const start = (definition: WorkerDefinition, extra: Partial<Worker.WorkerOptions> = {}, link: Transport = transport) =>
+      Worker.start(definition, { controller: controller.address, ...extra }).pipe(
+        withTunables(workerTunables),
+        Effect.provideService(Transport, link),
+        Effect.tap((worker) => Effect.sync(() => started.set(worker.id, worker))),
+      )
+    /**
+     * Until the controller has these workers healthy, and each has seen its heartbeat acknowledged (healthy in its
+     * own view too): `awaitWorkers` returns on the controller's transition, before the acknowledgement is delivered.
+     */
     const healthy = (...ids: ReadonlyArray<string>) =>
-      Controller.awaitWorkers(controller, (ws) => ids.every((id) => ws.some((w) => w.id === id && w.state === "healthy")), 2_000)
+      awaitWorkers(controller, (ws) => ids.every((id) => ws.some((w) => w.id === id && w.state === "healthy")), 2_000).pipe(
+        Effect.andThen(
+          eventually(`${ids.join(", ")} healthy in their own view`, () => ids.every((id) => started.get(id)?.state() === "healthy"), {
+            show: () => ids.map((id) => started.get(id)?.state()),
+          }),
+        ),
+      )
     return { transport, controller, client, start, healthy }
   })
 
@@ -114,7 +131,7 @@ describe("in-process mesh", () => {
       Effect.gen(function* () {
         const { client, start, healthy, controller } = yield* mesh()
         const v10 = yield* start(helloWorker("v10"))
-        const v11 = yield* start(Worker.defineWorker({ name: "v11", implements: [implement(HelloGreet11, greetAs("1.1.0"))] }))
+        const v11 = yield* start(defineWorker({ name: "v11", implements: [implement(HelloGreet11, greetAs("1.1.0"))] }))
         yield* healthy(v10.id, v11.id)
 
         const answeredBy = (range?: string) =>
@@ -162,7 +179,7 @@ describe("in-process mesh", () => {
       Effect.gen(function* () {
         const { client, start, healthy, controller } = yield* mesh()
         const worker = yield* start(
-          Worker.defineWorker({ name: "hang", implements: [implement(Hang, () => Effect.never), implement(HelloGreet, greetAs("1.0.0"))] }),
+          defineWorker({ name: "hang", implements: [implement(Hang, () => Effect.never), implement(HelloGreet, greetAs("1.0.0"))] }),
         )
         yield* healthy(worker.id)
         // The request's own 30 ms deadline ended it (the message names it), not the client's default.
@@ -197,7 +214,7 @@ describe("in-process mesh", () => {
             return { greeting: `Hello, ${message}`, worker: workerId }
           }),
         )
-        const definition = Worker.defineWorker({ name: "burst", implements: [counted] })
+        const definition = defineWorker({ name: "burst", implements: [counted] })
         const workers = [yield* start(definition), yield* start(definition), yield* start(definition)]
         yield* healthy(...workers.map((w) => w.id))
 
@@ -247,7 +264,7 @@ describe("in-process mesh", () => {
         const slow = implement(Slow, ({ n, hold }, { workerId }) =>
           (hold ? gate.await : Effect.void).pipe(Effect.as({ n, worker: workerId })),
         )
-        const definition = Worker.defineWorker({ name: "slow", implements: [slow, implement(HelloGreet, greetAs("1.0.0"))] })
+        const definition = defineWorker({ name: "slow", implements: [slow, implement(HelloGreet, greetAs("1.0.0"))] })
 
         const a = yield* start(definition)
         yield* healthy(a.id)
@@ -306,7 +323,7 @@ describe("in-process mesh", () => {
           if (fail) throw new Error("handler exploded")
           return { ok: true }
         })
-        const worker = yield* start(Worker.defineWorker({ name: "faulty", implements: [faulty, implement(HelloGreet, greetAs("1.0.0"))] }))
+        const worker = yield* start(defineWorker({ name: "faulty", implements: [faulty, implement(HelloGreet, greetAs("1.0.0"))] }))
         yield* healthy(worker.id)
         const logged: Array<string> = []
         const quiet = Logger.layer([Logger.make((o) => void logged.push(`${o.logLevel} ${String(o.message)}`))])
@@ -354,9 +371,9 @@ describe("in-process mesh", () => {
         const { transport, controller, start, healthy } = yield* mesh({ token: "s3cret" })
         const badLink = recording(transport)
         const goodLink = recording(transport)
-        const bad = yield* start(helloWorker("intruder"), { transport: badLink, token: "wrong" })
-        const anonymous = yield* start(helloWorker("anonymous"), { transport: recording(transport) })
-        const good = yield* start(helloWorker("member"), { transport: goodLink, token: "s3cret" })
+        const bad = yield* start(helloWorker("intruder"), { token: "wrong" }, badLink)
+        const anonymous = yield* start(helloWorker("anonymous"), {}, recording(transport))
+        const good = yield* start(helloWorker("member"), { token: "s3cret" }, goodLink)
         yield* healthy(good.id)
         expect(good.state()).toBe("healthy")
         expect(goodLink.attempts(controller.address)).toBe(1)
