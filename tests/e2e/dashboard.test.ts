@@ -14,15 +14,17 @@ import { fileURLToPath } from "node:url"
 import { Effect, Exit, Scope } from "effect"
 import type { Browser, Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { awaitWorkers, type Controller } from "../../actors/Controller.ts"
+import { awaitWorkers } from "../../actors/awaitWorkers.ts"
+import type { Controller } from "../../actors/Controller.ts"
+import { withTunables } from "../../actors/Tunables.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import helloWorker from "../../examples/hello/index.ts"
 import { makeControllerHttp } from "../../src/dashboard/controllerHttp.ts"
 import { httpUrlOf } from "../../src/http/httpUrl.ts"
-import { lateBound } from "../../src/http/lateBound.ts"
 import * as Node from "../../src/Node.ts"
 import { combine } from "../../transports/combine.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
+import { Transport } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 import { launchChromium } from "../support/chromium.ts"
 import { heldWorker, TestHold } from "../support/heldWorker.ts"
@@ -56,22 +58,26 @@ describe("dashboard (Chromium)", () => {
   const requested: Array<string> = []
 
   beforeAll(async () => {
-    const http = lateBound()
     const browserStarting = launchChromium()
     await Effect.runPromise(
       Effect.gen(function* () {
         node = yield* Node.start({
-          transport: combine(MemoryTransport.make(), WebSocketTransport.make({ httpHandler: http.handle })),
           nodeId: "dev",
-          controller: { addresses: ["ws://127.0.0.1:0", "memory://controller"], timings, logTransitions: false },
+          controller: {
+            addresses: ["ws://127.0.0.1:0", "memory://controller"],
+            logTransitions: false,
+            http: (controller) => Effect.map(makeControllerHttp(() => controller), (served) => served.handle),
+          },
           controllerAddress: "memory://controller",
           workers: [{ definition: helloWorker, replicas: 2 }, held.definition],
           workerListen: "memory://",
-          workerOptions: { drainDeadlineMs: 20_000 },
         })
         controller = node.controller()!
-        http.set(yield* makeControllerHttp(() => node.controller()))
-      }).pipe(Scope.provide(scope)),
+      }).pipe(
+        withTunables({ ...timings, drainDeadlineMs: 20_000 }),
+        Effect.provideService(Transport, combine(MemoryTransport.make(), WebSocketTransport.make())),
+        Scope.provide(scope),
+      ),
     )
     base = httpUrlOf(controller.address)!
     remote = processes.start(["worker", "examples/hello", "--controller", controller.address, "--node", "remote-1"])
