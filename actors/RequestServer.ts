@@ -153,8 +153,11 @@ export const make = (options: {
     inFlight--
     completed++
     if (inFlight === 0 && idle !== undefined) {
-      Deferred.doneUnsafe(idle, Exit.void)
+      const done = idle
       idle = undefined
+      // This runs in the last request's onExit, before its fiber ends and the transport hands its reply over: a
+      // drain woken here at once could close the link under that reply. A microtask later, the reply has left.
+      queueMicrotask(() => Deferred.doneUnsafe(done, Exit.void))
     }
   }
 

@@ -108,7 +108,8 @@ export const start = (
     })
     const stopped = yield* Deferred.make<void>()
     let connection: Connection | undefined
-    let draining: Fiber.Fiber<void> | undefined
+    /** Set before the drain starts: the drain itself may end the worker's scope, whose finalizer drains again. */
+    let draining: Deferred.Deferred<void> | undefined
 
     const address =
       options.listen === undefined
@@ -230,7 +231,13 @@ export const start = (
       })
 
     const drain = (deadlineMs: number = drainDeadlineMs): Effect.Effect<void> =>
-      Effect.suspend(() => Fiber.join((draining ??= runFork(drainThenStop(deadlineMs)))))
+      Effect.suspend(() => {
+        if (draining === undefined) {
+          const done = (draining = Deferred.makeUnsafe<void>())
+          runFork(drainThenStop(deadlineMs).pipe(Effect.onExit((exit) => Deferred.done(done, exit))))
+        }
+        return Deferred.await(draining)
+      })
 
     const loop = yield* Effect.forkScoped(Effect.raceFirst(connectForever, Deferred.await(stopped)))
     // Added after the loop, so it runs first when the scope closes: drain while the link is still up.
