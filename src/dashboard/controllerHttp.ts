@@ -1,6 +1,6 @@
 /**
  * The controller's HTTP surface, served on the same port as its WebSocket listener (through the transport's
- * `httpHandler`; upgrades never reach it):
+ * `http` handler (`Controller.make({ http })`); upgrades never reach it):
  *
  * | path | what |
  * |---|---|
@@ -18,10 +18,10 @@
  *
  * @example
  * ```ts
- * const http = lateBound() // answers 503 until set
- * const transport = WebSocketTransport.make({ httpHandler: http.handle })
- * const node = yield* Node.start({ transport, controller: { addresses: ["ws://127.0.0.1:0"] } })
- * http.set(yield* makeControllerHttp(() => node.controller()))
+ * // The controller builds its HTTP surface once it exists, and serves it on its listeners' ports:
+ * const node = yield* Node.start({
+ *   controller: { addresses: ["ws://127.0.0.1:0"], http: (controller) => Effect.map(makeControllerHttp(() => controller), (s) => s.handle) },
+ * })
  * ```
  */
 import { readFile } from "node:fs/promises"

@@ -1,6 +1,6 @@
 /**
  * The probes of a worker process (`crank worker`), served on its workers' listener ports through the
- * transport's `httpHandler`, for orchestrators and scrapers:
+ * listener's `http` handler (`Node.start({ workerHttp })`), for orchestrators and scrapers:
  *
  * | path | what |
  * |---|---|
@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * const node = yield* Node.start({ transport: cliTransport({ httpHandler: http.handle }), workers: [...], workerListen: "ws://127.0.0.1:0" })
+ * const node = yield* Node.start({ workers: [...], workerListen: "ws://127.0.0.1:0", workerHttp: (workers) => makeWorkerHttp(workers).handle })
  * http.set(makeWorkerHttp(node.workers))
  * ```
  */
