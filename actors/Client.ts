@@ -11,20 +11,19 @@
  * (`ControllerLink.ts`, one connection shared by every caller and redialled on demand). `timeoutMs` is the whole
  * request's budget: a dial, and a second attempt elsewhere, spend from it rather than starting afresh.
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { type Capability, type InputOf, type OutputOf } from "../capabilities/Capability.ts"
+import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
 import { type CapabilityRef, parseRef } from "../capabilities/CapabilityRef.ts"
-import { CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
-import type { Invoke, Reply } from "../transports/Envelope.ts"
-import { answerOf, codecOf, messageOfCause } from "./capabilityCodec.ts"
-import type { Transport } from "../transports/Transport.ts"
+import { CrankError, crankError } from "../capabilities/CrankError.ts"
 import { CrankRoutes } from "../capabilities/crank.ts"
+import type { Invoke, Reply } from "../transports/Envelope.ts"
+import type { Transport } from "../transports/Transport.ts"
 import * as ControllerLink from "./ControllerLink.ts"
+import { answerOf, codecOf, messageOfCause } from "./capabilityCodec.ts"
 import * as DirectRoutes from "./DirectRoutes.ts"
 import { Tunable } from "./Tunables.ts"
 
@@ -42,11 +41,7 @@ export interface InvokeOptions {
  * mismatch (`Capability<...> is not assignable to parameter of type 'string'`) instead of the field. Facades
  * (the Promise one, a test kit) reuse it as `<T extends Capability | string>(target: T, input: InputOf<T>, ...)`.
  */
-export type InvokeFunction = <T extends Capability | string>(
-  target: T,
-  input: InputOf<T>,
-  options?: InvokeOptions,
-) => Effect.Effect<OutputOf<T>, CrankError>
+export type InvokeFunction = <T extends Capability | string>(target: T, input: InputOf<T>, options?: InvokeOptions) => Effect.Effect<OutputOf<T>, CrankError>
 
 export interface Client {
   readonly invoke: InvokeFunction
@@ -108,15 +103,22 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
       options.direct === false
         ? undefined
         : yield* DirectRoutes.make({
-          refreshMs: yield* Tunable.routeRefreshMs,
-          relay: link.call,
-          fetch: Effect.flatMap<Reply, never, never, DirectRoutes.RouteTable, unknown, never>(
-            Effect.suspend(() =>
-              link.call({ _tag: "Invoke", id: `${clientId}-routes-${++tables}`, capability: CrankRoutes.id, range: `^${CrankRoutes.version}`, input: {}, timeoutMs: 5_000 }),
+            refreshMs: yield* Tunable.routeRefreshMs,
+            relay: link.call,
+            fetch: Effect.flatMap<Reply, never, never, DirectRoutes.RouteTable, unknown, never>(
+              Effect.suspend(() =>
+                link.call({
+                  _tag: "Invoke",
+                  id: `${clientId}-routes-${++tables}`,
+                  capability: CrankRoutes.id,
+                  range: `^${CrankRoutes.version}`,
+                  input: {},
+                  timeoutMs: 5_000,
+                }),
+              ),
+              (reply) => (reply._tag === "Result" ? Schema.decodeUnknownEffect(CrankRoutes.output)(reply.output) : Effect.fail(reply)),
             ),
-            (reply) => (reply._tag === "Result" ? Schema.decodeUnknownEffect(CrankRoutes.output)(reply.output) : Effect.fail(reply)),
-          ),
-        })
+          })
 
     const call = direct === undefined ? link.call : direct.call
 

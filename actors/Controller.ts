@@ -15,22 +15,22 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { Catalog } from "../capabilities/Catalog.ts"
-import { crankError, type CrankError } from "../capabilities/CrankError.ts"
+import { type CrankError, crankError } from "../capabilities/CrankError.ts"
 import { noWorkerMessage } from "../capabilities/noWorkerMessage.ts"
 import { complaintOf, failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type Connection, type Handlers, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
 import { callWithin } from "./callWithin.ts"
 import type { Implementation } from "./Implementation.ts"
-import { FixedWindow } from "./rateLimit.ts"
 import { type Command, type Occurrence, Registry, type Route, type WorkerRecord } from "./Registry.ts"
 import * as RequestServer from "./RequestServer.ts"
+import { FixedWindow } from "./rateLimit.ts"
 import { retriesElsewhere, retryOf } from "./retryPolicy.ts"
 import { systemImplementations } from "./systemCapabilities.ts"
 import { type Timings, Tunable } from "./Tunables.ts"
 import type { LifecycleTransition, WorkerView } from "./WorkerView.ts"
 
-export type { LifecycleTransition, WorkerView } from "./WorkerView.ts"
 export type { Route } from "./Registry.ts"
+export type { LifecycleTransition, WorkerView } from "./WorkerView.ts"
 
 export interface ControllerOptions {
   /** Where to listen, e.g. `memory://controller` or `ws://127.0.0.1:7070`; the first is the one it advertises. */
@@ -109,7 +109,9 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       })
     // One item that breaks must not stop the control plane: log it and go on with the next.
     const handleSafely = (mail: Mail): Effect.Effect<void> =>
-      Effect.catchCause(handle(mail), (cause) => Effect.logError(`controller: handling ${mail._tag === "Message" ? mail.message._tag : mail._tag} failed`, cause))
+      Effect.catchCause(handle(mail), (cause) =>
+        Effect.logError(`controller: handling ${mail._tag === "Message" ? mail.message._tag : mail._tag} failed`, cause),
+      )
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(mailbox), handleSafely)))
     // On shutdown, handle what is already in the mailbox (a worker's last Deregister, say) before stopping.
     yield* Effect.addFinalizer(() =>
@@ -118,7 +120,12 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         return next === undefined || next._tag !== "Success" ? Effect.void : Effect.andThen(handleSafely(next.value), Effect.suspend(flush))
       }),
     )
-    yield* Effect.forkScoped(Effect.repeat(Effect.sync(() => Queue.offerUnsafe(mailbox, { _tag: "Sweep" })), Schedule.spaced(registry.sweepEveryMs)))
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        Effect.sync(() => Queue.offerUnsafe(mailbox, { _tag: "Sweep" })),
+        Schedule.spaced(registry.sweepEveryMs),
+      ),
+    )
 
     /** Tries `invoke` on `worker`, then elsewhere while the retry policy allows and a worker is left. */
     const relayTo = (invoke: Invoke, worker: WorkerRecord<Connection>, startedAt: number, retriesLeft: number): Effect.Effect<Reply> =>
@@ -133,7 +140,8 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       Effect.suspend(() => {
         const worker = registry.pick(invoke.capability, invoke.range)
         // The failure path only builds a message: it walks the registry, which routing never does.
-        if (worker === undefined) return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", noWorkerMessage(invoke.capability, invoke.range, registry.offers()))))
+        if (worker === undefined)
+          return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", noWorkerMessage(invoke.capability, invoke.range, registry.offers()))))
         return relayTo(invoke, worker, clock.currentTimeMillisUnsafe(), retriesElsewhere)
       })
 

@@ -21,9 +21,9 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import { mayRetryElsewhere } from "../capabilities/CrankError.ts"
 import type { Invoke, Reply } from "../transports/Envelope.ts"
 import type { Transport } from "../transports/Transport.ts"
-import { mayRetryElsewhere } from "../capabilities/CrankError.ts"
 import { callAfter, callWithin, remainingOf, timedOut } from "./callWithin.ts"
 import type { Route as RouteEntry } from "./Registry.ts"
 import { type Routable, Router } from "./Router.ts"
@@ -103,7 +103,12 @@ export const make = (options: {
 
     const routeOf = (worker: RouteEntry): Route => {
       // A worker whose connection drops, or that cannot be dialled, is skipped at once, before the controller has noticed.
-      const route: Route = new Route(worker.id, worker.address, worker.capabilities, SharedDial.makeIn(dialSite, { address: worker.address, what: `worker ${worker.id}`, onDown: () => takeOut(route) }))
+      const route: Route = new Route(
+        worker.id,
+        worker.address,
+        worker.capabilities,
+        SharedDial.makeIn(dialSite, { address: worker.address, what: `worker ${worker.id}`, onDown: () => takeOut(route) }),
+      )
       return route
     }
 
@@ -170,7 +175,9 @@ export const make = (options: {
       const rest = remainingOf(invoke, startedAt, clock.currentTimeMillisUnsafe())
       return rest !== undefined
         ? options.relay(rest)
-        : Effect.succeed(timedOut(invoke, invoke.timeoutMs, reply === undefined ? `worker ${route.id} could not be dialled` : `worker ${route.id} answered ${reply.code}`))
+        : Effect.succeed(
+            timedOut(invoke, invoke.timeoutMs, reply === undefined ? `worker ${route.id} could not be dialled` : `worker ${route.id} answered ${reply.code}`),
+          )
     }
 
     const viaRoute = (route: Route, invoke: Invoke): Effect.Effect<Reply> => {

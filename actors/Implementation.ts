@@ -31,10 +31,7 @@ export interface HandlerContext<E extends string = never> {
  * caller as it is, however it was raised; any other code, and anything else thrown, rejected or died with,
  * reaches the caller as `INTERNAL`, logged on the worker, and the worker keeps serving.
  */
-export type Handler<I, O, E extends string = never> = (
-  input: I,
-  context: HandlerContext<E>,
-) => Effect.Effect<O, CrankError> | PromiseLike<O> | O
+export type Handler<I, O, E extends string = never> = (input: I, context: HandlerContext<E>) => Effect.Effect<O, CrankError> | PromiseLike<O> | O
 
 /** Plain `Implementation` (any input, output and codes) is what workers and servers hold. */
 export interface Implementation<I = any, O = any, E extends string = string> {

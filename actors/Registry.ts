@@ -17,7 +17,7 @@ import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
 import { type Catalog, catalogOf } from "../capabilities/Catalog.ts"
 import { crankError } from "../capabilities/CrankError.ts"
 import type { Offer } from "../capabilities/noWorkerMessage.ts"
-import { type CapabilityStats, complaintOf, type ControlMessage, type Register } from "../transports/Envelope.ts"
+import { type CapabilityStats, type ControlMessage, complaintOf, type Register } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo } from "../transports/Transport.ts"
 import { Router } from "./Router.ts"
 import type { Timings } from "./Tunables.ts"
@@ -145,7 +145,11 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
     const table: Array<Route> = []
     for (const record of this.byId.values()) {
       if (!record.routable || record.address === undefined) continue
-      table.push({ id: record.id, address: record.address, capabilities: record.descriptors.map((d) => ({ id: d.id, version: d.version, idempotent: d.idempotent })) })
+      table.push({
+        id: record.id,
+        address: record.address,
+        capabilities: record.descriptors.map((d) => ({ id: d.id, version: d.version, idempotent: d.idempotent })),
+      })
     }
     return table
   }
@@ -207,7 +211,11 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
     if (already !== undefined && already.id !== message.workerId) {
       // One connection, one worker: otherwise a single peer could fill the registry with records that no
       // disconnect would ever clean up.
-      return refusal(connection, "BAD_FRAME", `this connection already registered worker ${already.id}; register ${message.workerId} on a connection of its own`)
+      return refusal(
+        connection,
+        "BAD_FRAME",
+        `this connection already registered worker ${already.id}; register ${message.workerId} on a connection of its own`,
+      )
     }
     const commands: Array<Command<C>> = []
     let previous = this.byId.get(message.workerId)
@@ -222,7 +230,15 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
       }
     }
     const fresh = previous === undefined || previous.state === "stopped"
-    const record = new WorkerRecord(message.workerId, message.nodeId, connection, message.capabilities, message.address, message.maxInFlight, fresh ? now : previous!.registeredAt)
+    const record = new WorkerRecord(
+      message.workerId,
+      message.nodeId,
+      connection,
+      message.capabilities,
+      message.address,
+      message.maxInFlight,
+      fresh ? now : previous!.registeredAt,
+    )
     if (!fresh) {
       // Capabilities may change across restarts: re-index under the new advertisement, keeping its life so far.
       this.router.remove(previous!)

@@ -76,15 +76,17 @@ class Stats {
     this.latencySumMs += ms
   }
   view(): CapabilityStats {
-    return { capability: this.capability, version: this.version, outcomes: { ...this.outcomes }, latencyBuckets: [...this.latencyBuckets], latencySumMs: this.latencySumMs }
+    return {
+      capability: this.capability,
+      version: this.version,
+      outcomes: { ...this.outcomes },
+      latencyBuckets: [...this.latencyBuckets],
+      latencySumMs: this.latencySumMs,
+    }
   }
 }
 
-
-
-const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
-  typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
-
+const isPromiseLike = (u: unknown): u is PromiseLike<unknown> => typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
 export interface RequestServer {
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
@@ -169,7 +171,10 @@ export const make = (options: {
     const spec = reservedCodes.has(error.code) ? undefined : served.declared.get(error.code)
     if (spec !== undefined) {
       return Effect.succeed(
-        failureOf(invoke.id, error.retriable === spec.retriable ? error : new CrankError({ code: error.code, message: error.message, retriable: spec.retriable })),
+        failureOf(
+          invoke.id,
+          error.retriable === spec.retriable ? error : new CrankError({ code: error.code, message: error.message, retriable: spec.retriable }),
+        ),
       )
     }
     const why = reservedCodes.has(error.code) ? "a code only the runtime may use" : "a code the capability does not declare"
@@ -185,7 +190,10 @@ export const make = (options: {
       return Effect.succeed(
         Exit.isSuccess(encoded)
           ? { _tag: "Result", id: invoke.id, output: encoded.value }
-          : failureOf(invoke.id, crankError("INVALID_OUTPUT", `${invoke.capability} handler returned invalid output: ${messageOf(Cause.squash(encoded.cause))}`)),
+          : failureOf(
+              invoke.id,
+              crankError("INVALID_OUTPUT", `${invoke.capability} handler returned invalid output: ${messageOf(Cause.squash(encoded.cause))}`),
+            ),
       )
     }
     for (const reason of exit.cause.reasons) {
@@ -203,15 +211,16 @@ export const make = (options: {
   // Lazy and counted per run: building the effect does nothing (a caller may build it, then run it later, twice,
   // or never), and the in-flight count goes up and its `onExit` is registered in one uninterruptible step, so an
   // interruption (a caller timing out at the wrong moment) cannot leave a request counted forever.
-  const serve = (invoke: Invoke): Effect.Effect<Reply> =>
-    Effect.uninterruptibleMask((restore) => Effect.suspend(() => serveNow(invoke, restore)))
+  const serve = (invoke: Invoke): Effect.Effect<Reply> => Effect.uninterruptibleMask((restore) => Effect.suspend(() => serveNow(invoke, restore)))
 
   const serveNow = (invoke: Invoke, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>): Effect.Effect<Reply> => {
     if (!accepting) {
       return Effect.succeed(failureOf(invoke.id, crankError("DRAINING", `worker ${options.workerId} is draining`)))
     }
     if (inFlight >= options.maxInFlight) {
-      return Effect.succeed(failureOf(invoke.id, crankError("OVERLOADED", `worker ${options.workerId} has ${inFlight} requests in flight (limit ${options.maxInFlight})`)))
+      return Effect.succeed(
+        failureOf(invoke.id, crankError("OVERLOADED", `worker ${options.workerId} has ${inFlight} requests in flight (limit ${options.maxInFlight})`)),
+      )
     }
     const served = find(invoke.capability, invoke.range)
     if (served === undefined) return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", notServed(invoke))))

@@ -61,8 +61,7 @@ export interface RunningWorker {
 }
 
 /** A worker id nobody else picked: its name and random letters from Effect's `Random` (seeded in tests). */
-const freshId = (name: string): Effect.Effect<string> =>
-  Effect.map(Random.nextIntBetween(0, 2 ** 31), (n) => `${name}-${n.toString(36)}`)
+const freshId = (name: string): Effect.Effect<string> => Effect.map(Random.nextIntBetween(0, 2 ** 31), (n) => `${name}-${n.toString(36)}`)
 
 /** One connection's life ended: reconnect. */
 class Disconnected {
@@ -78,10 +77,7 @@ class Disconnected {
  * Starts a worker. Returns at once (registration goes on in the background); the worker drains and stops
  * when the scope closes.
  */
-export const start = (
-  definition: WorkerDefinition,
-  options: WorkerOptions,
-): Effect.Effect<RunningWorker, TransportError, Scope.Scope | Transport> =>
+export const start = (definition: WorkerDefinition, options: WorkerOptions): Effect.Effect<RunningWorker, TransportError, Scope.Scope | Transport> =>
   Effect.gen(function* () {
     const transport = yield* Transport
     const workerId = options.workerId ?? (yield* freshId(definition.name))
@@ -114,7 +110,11 @@ export const start = (
     const address =
       options.listen === undefined
         ? undefined
-        : (yield* transport.listen(options.listen, () => ({ onMessage: () => {}, onClose: () => {}, serve: server.serve }), options.http === undefined ? {} : { http: options.http })).address
+        : (yield* transport.listen(
+            options.listen,
+            () => ({ onMessage: () => {}, onClose: () => {}, serve: server.serve }),
+            options.http === undefined ? {} : { http: options.http },
+          )).address
 
     const capabilities = definition.implementations.map((i) => descriptorOf(i.capability))
     const advertised = options.advertise ?? address
@@ -179,7 +179,9 @@ export const start = (
           lifecycle.send({ type: "HEARTBEAT_TIMEOUT" })
           return link.close({ code: CloseCodes.goingAway, reason: "heartbeat acknowledgements stopped" })
         }
-        return link.send({ _tag: "Heartbeat", workerId, seq: ++seq, inFlight: server.inFlight(), completed: server.completed(), stats: server.stats() }).pipe(Effect.ignore)
+        return link
+          .send({ _tag: "Heartbeat", workerId, seq: ++seq, inFlight: server.inFlight(), completed: server.completed(), stats: server.stats() })
+          .pipe(Effect.ignore)
       })
       yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(answer.heartbeatIntervalMs)))
       const info = yield* Deferred.await(closed)
@@ -221,7 +223,9 @@ export const start = (
         yield* server.idle.pipe(Effect.timeoutOption(deadlineMs))
         const left = server.inFlight()
         if (connection !== undefined) {
-          yield* connection.send({ _tag: "Deregister", workerId, reason: left === 0 ? "drained" : `drain deadline passed with ${left} in flight` }).pipe(Effect.ignore)
+          yield* connection
+            .send({ _tag: "Deregister", workerId, reason: left === 0 ? "drained" : `drain deadline passed with ${left} in flight` })
+            .pipe(Effect.ignore)
         }
         // A worker drained before it ever registered went straight from starting to stopped (final): xstate warns
         // about events sent to a finished actor, so only a worker still draining is told it has drained.

@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
-import { crankError, type CrankError } from "../capabilities/CrankError.ts"
+import { type CrankError, crankError } from "../capabilities/CrankError.ts"
 import type { Controller } from "./Controller.ts"
 import type { WorkerView } from "./WorkerView.ts"
 

@@ -14,7 +14,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { crankError } from "../capabilities/CrankError.ts"
-import { failureOf, type Failure, type Invoke, type Reply } from "../transports/Envelope.ts"
+import { type Failure, failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import type { Connection } from "../transports/Transport.ts"
 
 /** A request on `connection`, answered `TIMEOUT` once `invoke.timeoutMs` has passed (which cancels it). */

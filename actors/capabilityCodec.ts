@@ -50,4 +50,3 @@ export const codecOf = (capability: Capability): Codec => {
   }
   return codec
 }
-

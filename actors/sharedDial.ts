@@ -17,7 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Scope from "effect/Scope"
-import { crankError, type CrankError, messageOf } from "../capabilities/CrankError.ts"
+import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
 import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import { type Connection, type Handlers, Transport } from "../transports/Transport.ts"
 
@@ -66,88 +66,87 @@ export const site: Effect.Effect<DialSite, never, Scope.Scope | Transport> = Eff
  * const connection = yield* link.connection
  * ```
  */
-export const make = (options: SharedDialOptions): Effect.Effect<SharedDial, never, Scope.Scope | Transport> =>
-  Effect.map(site, (at) => makeIn(at, options))
+export const make = (options: SharedDialOptions): Effect.Effect<SharedDial, never, Scope.Scope | Transport> => Effect.map(site, (at) => makeIn(at, options))
 
 /** A link made at `at`, without an effect: for owners that create links inside plain callbacks. */
 export const makeIn = ({ transport, scope, runBeside }: DialSite, options: SharedDialOptions): SharedDial => {
-    const onDown = options.onDown ?? ignore
-    let current: Connection | undefined
-    let currentScope: Scope.Closeable | undefined
-    let dialling: Fiber.Fiber<Connection, CrankError> | undefined
-    let dials = 0
+  const onDown = options.onDown ?? ignore
+  let current: Connection | undefined
+  let currentScope: Scope.Closeable | undefined
+  let dialling: Fiber.Fiber<Connection, CrankError> | undefined
+  let dials = 0
 
-    const closeScope = (own: Scope.Closeable): void => {
-      runBeside(Scope.close(own, Exit.void))
-    }
+  const closeScope = (own: Scope.Closeable): void => {
+    runBeside(Scope.close(own, Exit.void))
+  }
 
-    /** One connection in a scope of its own, closed once that connection has closed. */
-    const open: Effect.Effect<Connection, CrankError> = Effect.suspend(() => {
-      dials++
-      const own = Scope.forkUnsafe(scope)
-      const handlers = (connection: Connection): Handlers => ({
-        onMessage: ignore,
-        serve: servesNothing,
-        onClose: () => {
-          if (current === connection) {
-            current = undefined
-            currentScope = undefined
-          }
-          closeScope(own)
-          onDown()
-        },
-      })
-      return transport.connect(options.address, handlers).pipe(
-        Scope.provide(own),
-        Effect.tap((connection) =>
-          Effect.sync(() => {
-            if (!connection.isOpen()) return
-            current = connection
-            currentScope = own
-          }),
-        ),
-        Effect.tapError(() => Effect.sync(() => (closeScope(own), onDown()))),
-        Effect.mapError((error) => crankError("UNAVAILABLE", `cannot reach ${options.what} at ${options.address}: ${error.message}`)),
-      )
-    })
-
-    const connection: Effect.Effect<Connection, CrankError> = Effect.suspend(() => {
-      // Checked here, not where the caller decided to wait: a dial may have finished in between.
-      if (current !== undefined && current.isOpen()) return Effect.succeed(current)
-      if (dialling !== undefined) return awaitDial(dialling)
-      return Effect.flatMap(Effect.forkIn(open, scope, { startImmediately: true }), (fiber) => {
-        if (fiber.pollUnsafe() === undefined) {
-          dialling = fiber
-          fiber.addObserver(() => {
-            if (dialling === fiber) dialling = undefined
-          })
+  /** One connection in a scope of its own, closed once that connection has closed. */
+  const open: Effect.Effect<Connection, CrankError> = Effect.suspend(() => {
+    dials++
+    const own = Scope.forkUnsafe(scope)
+    const handlers = (connection: Connection): Handlers => ({
+      onMessage: ignore,
+      serve: servesNothing,
+      onClose: () => {
+        if (current === connection) {
+          current = undefined
+          currentScope = undefined
         }
-        return awaitDial(fiber)
-      })
-    })
-
-    const awaitDial = (fiber: Fiber.Fiber<Connection, CrankError>): Effect.Effect<Connection, CrankError> =>
-      Effect.flatMap(Fiber.await(fiber), (exit) =>
-        Exit.isSuccess(exit)
-          ? Effect.succeed(exit.value)
-          : Effect.fail(
-              Cause.hasInterruptsOnly(exit.cause)
-                ? crankError("UNAVAILABLE", `cannot reach ${options.what} at ${options.address}: the dial was interrupted`)
-                : crankError("UNAVAILABLE", messageOf(Cause.squash(exit.cause))),
-            ),
-      )
-
-    return {
-      connection,
-      current: () => (current !== undefined && current.isOpen() ? current : undefined),
-      release: () => {
-        const own = currentScope
-        if (own === undefined || dialling !== undefined) return
-        current = undefined
-        currentScope = undefined
         closeScope(own)
+        onDown()
       },
-      dialling: () => dialling !== undefined,
-      dials: () => dials,
-    }
+    })
+    return transport.connect(options.address, handlers).pipe(
+      Scope.provide(own),
+      Effect.tap((connection) =>
+        Effect.sync(() => {
+          if (!connection.isOpen()) return
+          current = connection
+          currentScope = own
+        }),
+      ),
+      Effect.tapError(() => Effect.sync(() => (closeScope(own), onDown()))),
+      Effect.mapError((error) => crankError("UNAVAILABLE", `cannot reach ${options.what} at ${options.address}: ${error.message}`)),
+    )
+  })
+
+  const connection: Effect.Effect<Connection, CrankError> = Effect.suspend(() => {
+    // Checked here, not where the caller decided to wait: a dial may have finished in between.
+    if (current?.isOpen()) return Effect.succeed(current)
+    if (dialling !== undefined) return awaitDial(dialling)
+    return Effect.flatMap(Effect.forkIn(open, scope, { startImmediately: true }), (fiber) => {
+      if (fiber.pollUnsafe() === undefined) {
+        dialling = fiber
+        fiber.addObserver(() => {
+          if (dialling === fiber) dialling = undefined
+        })
+      }
+      return awaitDial(fiber)
+    })
+  })
+
+  const awaitDial = (fiber: Fiber.Fiber<Connection, CrankError>): Effect.Effect<Connection, CrankError> =>
+    Effect.flatMap(Fiber.await(fiber), (exit) =>
+      Exit.isSuccess(exit)
+        ? Effect.succeed(exit.value)
+        : Effect.fail(
+            Cause.hasInterruptsOnly(exit.cause)
+              ? crankError("UNAVAILABLE", `cannot reach ${options.what} at ${options.address}: the dial was interrupted`)
+              : crankError("UNAVAILABLE", messageOf(Cause.squash(exit.cause))),
+          ),
+    )
+
+  return {
+    connection,
+    current: () => (current?.isOpen() ? current : undefined),
+    release: () => {
+      const own = currentScope
+      if (own === undefined || dialling !== undefined) return
+      current = undefined
+      currentScope = undefined
+      closeScope(own)
+    },
+    dialling: () => dialling !== undefined,
+    dials: () => dials,
+  }
 }

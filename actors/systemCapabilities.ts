@@ -5,11 +5,11 @@
  */
 import * as Effect from "effect/Effect"
 import type { Catalog } from "../capabilities/Catalog.ts"
-import { CrankDrain, CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
+import { CrankDrain, CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
+import { type Implementation, implement } from "./Implementation.ts"
 import type { Route } from "./Registry.ts"
 import type { Timings } from "./Tunables.ts"
-import { implement, type Implementation } from "./Implementation.ts"
 import type { WorkerView } from "./WorkerView.ts"
 
 /** The part of the controller the system capabilities read and drive. */
@@ -40,8 +40,6 @@ export const systemImplementations = (controller: SystemView, startedAt: number)
       })),
     }
   }),
-  implement(CrankDrain, ({ workerId, deadlineMs }) =>
-    controller.drain(workerId, deadlineMs).pipe(Effect.as({ workerId, draining: true })),
-  ),
+  implement(CrankDrain, ({ workerId, deadlineMs }) => controller.drain(workerId, deadlineMs).pipe(Effect.as({ workerId, draining: true }))),
   implement(CrankRoutes, () => ({ workers: controller.routes() })),
 ]

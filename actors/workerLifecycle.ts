@@ -10,7 +10,7 @@
  * Events that do not apply in a state are ignored (xstate's default), so a late heartbeat after a drain
  * cannot revive a worker.
  */
-import { setup, transition, type SnapshotFrom } from "xstate"
+import { type SnapshotFrom, setup, transition } from "xstate"
 
 export type LifecycleEvent =
   | { readonly type: "REGISTERED" }
@@ -93,5 +93,4 @@ export const stateOf = (snapshot: LifecycleSnapshot): LifecycleState => snapshot
  * The next snapshot for `event`, without starting an actor: how the controller tracks thousands of workers
  * in one snapshot each. Returns the same snapshot object when the event does not apply.
  */
-export const nextSnapshot = (snapshot: LifecycleSnapshot, event: LifecycleEvent): LifecycleSnapshot =>
-  transition(workerLifecycle, snapshot, event)[0]
+export const nextSnapshot = (snapshot: LifecycleSnapshot, event: LifecycleEvent): LifecycleSnapshot => transition(workerLifecycle, snapshot, event)[0]

@@ -56,7 +56,10 @@ try {
   const rows = [
     { command: "node -e 0 (anchor: process start-up)", samples: time(["-e", "0"]) },
     { command: "crank --help", samples: time(["bin/crank.js", "--help"]) },
-    { command: "crank invoke hello.greet (running controller)", samples: time(["bin/crank.js", "invoke", "hello.greet", '{"message":"bench"}', "--controller", controller]) },
+    {
+      command: "crank invoke hello.greet (running controller)",
+      samples: time(["bin/crank.js", "invoke", "hello.greet", '{"message":"bench"}', "--controller", controller]),
+    },
   ]
   const anchor = at(rows[0]!.samples, 0.5)
   console.log(`| command | median ms | p90 ms | median ÷ anchor |`)

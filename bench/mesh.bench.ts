@@ -14,20 +14,21 @@
  * Sequential requests give p50/p99 latency and rate; 256 in flight give throughput. Every loop is bounded by a
  * count and by time. The numbers go to bench/RESULTS.md by hand.
  */
-import { Transport } from "../transports/Transport.ts"
-import { spawn, type ChildProcess } from "node:child_process"
+
+import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { Clock, Effect, References, Schedule } from "effect"
-import * as Client from "../actors/Client.ts"
 import { awaitWorkers } from "../actors/awaitWorkers.ts"
+import * as Client from "../actors/Client.ts"
+import * as RequestServer from "../actors/RequestServer.ts"
 import { withTunables } from "../actors/Tunables.ts"
 import { declaredError } from "../capabilities/declaredError.ts"
-import * as RequestServer from "../actors/RequestServer.ts"
 import { HelloGreet } from "../examples/hello/capability.ts"
 import hello, { greet } from "../examples/hello/index.ts"
 import * as Node from "../src/Node.ts"
 import { combine } from "../transports/combine.ts"
 import * as MemoryTransport from "../transports/MemoryTransport.ts"
+import { Transport } from "../transports/Transport.ts"
 import * as WebSocketTransport from "../transports/WebSocketTransport.ts"
 
 const seconds = Number(process.env.CRANK_BENCH_SECONDS ?? 2)
@@ -68,7 +69,10 @@ const measure = (layer: string, request: () => Effect.Effect<unknown, unknown>):
         done++
       }
     })
-    yield* Effect.all(Array.from({ length: inFlight }, () => lane), { concurrency: "unbounded", discard: true })
+    yield* Effect.all(
+      Array.from({ length: inFlight }, () => lane),
+      { concurrency: "unbounded", discard: true },
+    )
     const concurrentPerSecond = done / ((performance.now() - concurrentStart) / 1_000)
     return { layer, p50Us: percentile(sorted, 0.5) * 1_000, p99Us: percentile(sorted, 0.99) * 1_000, sequentialPerSecond, concurrentPerSecond }
   })
@@ -86,15 +90,21 @@ const freePort = () =>
 const crank = (args: ReadonlyArray<string>): ChildProcess =>
   spawn(process.execPath, ["bin/crank.js", ...args], { stdio: "ignore", env: { ...process.env, CRANK_HEARTBEAT_MS: "1000" } })
 
-
 const program = Effect.gen(function* () {
   const rows: Array<Row> = []
-  const context = { requestId: "b", workerId: "w", signal: new AbortController().signal, error: (code: "INVALID_INPUT", message: string) => declaredError(HelloGreet, code, message) }
+  const context = {
+    requestId: "b",
+    workerId: "w",
+    signal: new AbortController().signal,
+    error: (code: "INVALID_INPUT", message: string) => declaredError(HelloGreet, code, message),
+  }
   rows.push(yield* measure("handler", () => Effect.sync(() => greet.handler(input, context))))
 
   const server = RequestServer.make({ workerId: "w", implementations: [greet], maxInFlight: 10_000, clock: yield* Clock.Clock })
   let id = 0
-  rows.push(yield* measure("request server", () => server.serve({ _tag: "Invoke", id: String(++id), capability: "hello.greet", range: "^1", input, timeoutMs: 5_000 })))
+  rows.push(
+    yield* measure("request server", () => server.serve({ _tag: "Invoke", id: String(++id), capability: "hello.greet", range: "^1", input, timeoutMs: 5_000 })),
+  )
 
   // One process, in memory: what `crank dev` and the test kit run.
   const memory = MemoryTransport.make()
@@ -148,11 +158,17 @@ const program = Effect.gen(function* () {
   console.log("| layer | p50 µs | p99 µs | sequential req/s | 256 in flight req/s |")
   console.log("|---|---:|---:|---:|---:|")
   for (const r of rows) {
-    console.log(`| ${r.layer} | ${r.p50Us.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${Math.round(r.sequentialPerSecond).toLocaleString("en")} | ${Math.round(r.concurrentPerSecond).toLocaleString("en")} |`)
+    console.log(
+      `| ${r.layer} | ${r.p50Us.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${Math.round(r.sequentialPerSecond).toLocaleString("en")} | ${Math.round(r.concurrentPerSecond).toLocaleString("en")} |`,
+    )
   }
 })
 
 await Effect.runPromise(
-  program.pipe(withTunables({ heartbeatIntervalMs: 1_000, staleAfterMs: 4_000, evictAfterMs: 10_000 }), Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Warn")),
+  program.pipe(
+    withTunables({ heartbeatIntervalMs: 1_000, staleAfterMs: 4_000, evictAfterMs: 10_000 }),
+    Effect.scoped,
+    Effect.provideService(References.MinimumLogLevel, "Warn"),
+  ),
 )
 process.exit(0)

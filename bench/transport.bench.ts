@@ -142,7 +142,11 @@ const measureRawWs = async (cork: boolean): Promise<Row> => {
           if (n >= maxCalls || t1 > deadline) {
             socket.off("message", onMessage)
             const sorted = samples.subarray(0, n).sort()
-            return resolve({ p50Us: percentile(sorted, 0.5) * 1_000, p99Us: percentile(sorted, 0.99) * 1_000, perSecond: (n / (performance.now() - started)) * 1_000 })
+            return resolve({
+              p50Us: percentile(sorted, 0.5) * 1_000,
+              p99Us: percentile(sorted, 0.99) * 1_000,
+              perSecond: (n / (performance.now() - started)) * 1_000,
+            })
           }
         }
         t0 = performance.now()
@@ -171,7 +175,13 @@ const measureRawWs = async (cork: boolean): Promise<Row> => {
       socket.on("message", onMessage)
       for (; sent < inFlight; sent++) send(frame)
     })
-    return { name: cork ? "raw ws echo, corked per tick" : "raw ws echo (floor)", p50Us: seq.p50Us, p99Us: seq.p99Us, sequentialPerSecond: seq.perSecond, concurrentPerSecond: perSecond }
+    return {
+      name: cork ? "raw ws echo, corked per tick" : "raw ws echo (floor)",
+      p50Us: seq.p50Us,
+      p99Us: seq.p99Us,
+      sequentialPerSecond: seq.perSecond,
+      concurrentPerSecond: perSecond,
+    }
   } finally {
     socket.terminate()
     await new Promise<void>((resolve) => server.close(() => resolve()))
@@ -237,7 +247,10 @@ const main = Effect.gen(function* () {
   printTable(header, rows)
 
   console.log("\nFrame decoding (an Invoke and a Result, alternately)\n")
-  printTable(["decoder", "ns/frame"], measureCodec().map(([name, ns]) => [name, fmt(ns)]))
+  printTable(
+    ["decoder", "ns/frame"],
+    measureCodec().map(([name, ns]) => [name, fmt(ns)]),
+  )
 })
 
 const printTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): void => {

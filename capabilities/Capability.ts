@@ -169,5 +169,4 @@ export const descriptorOf = (capability: Capability): CapabilityDescriptor => ({
 })
 
 /** `hello.greet@1.0.0` */
-export const keyOf = (capability: { readonly id: string; readonly version: string }): string =>
-  `${capability.id}@${capability.version}`
+export const keyOf = (capability: { readonly id: string; readonly version: string }): string => `${capability.id}@${capability.version}`

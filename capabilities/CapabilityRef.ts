@@ -6,7 +6,7 @@
  */
 import semver from "semver"
 import { type Capability, isCapabilityId } from "./Capability.ts"
-import { crankError, type CrankError } from "./CrankError.ts"
+import { type CrankError, crankError } from "./CrankError.ts"
 
 export interface CapabilityRef {
   readonly id: string

@@ -20,9 +20,7 @@ export type Catalog = ReadonlyArray<CatalogEntry>
  * // [{ descriptor: { id: "hello.greet", version: "1.0.0", ... }, workers: ["w1"] }]
  * ```
  */
-export const catalogOf = (
-  advertised: Iterable<{ readonly workerId: string; readonly capabilities: ReadonlyArray<CapabilityDescriptor> }>,
-): Catalog => {
+export const catalogOf = (advertised: Iterable<{ readonly workerId: string; readonly capabilities: ReadonlyArray<CapabilityDescriptor> }>): Catalog => {
   const byKey = new Map<string, { descriptor: CapabilityDescriptor; workers: Array<string> }>()
   for (const { workerId, capabilities } of advertised) {
     for (const descriptor of capabilities) {

@@ -61,11 +61,9 @@ export class CrankError extends Schema.TaggedError<CrankError>()("CrankError", {
  * yield* crankError("NO_WORKER", "no healthy worker serves hello.greet@^1")
  * ```
  */
-export const crankError = (code: SystemErrorCode, message: string): CrankError =>
-  new CrankError({ code, message, retriable: retriableByDefault[code] })
+export const crankError = (code: SystemErrorCode, message: string): CrankError => new CrankError({ code, message, retriable: retriableByDefault[code] })
 
-export const isCrankError = (u: unknown): u is CrankError =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "CrankError"
+export const isCrankError = (u: unknown): u is CrankError => typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "CrankError"
 
 /**
  * Codes that say a request never reached a handler: it may go to another worker whatever the capability.
@@ -82,8 +80,7 @@ export const reservedCodes: ReadonlySet<string> = new Set([...neverRanCodes, "UN
  * Whether a failed request may be sent to another worker: it never ran, or it was cut off by a dropped link and
  * the capability is idempotent.
  */
-export const mayRetryElsewhere = (code: string, idempotent: boolean): boolean =>
-  neverRanCodes.has(code) || (code === "UNAVAILABLE" && idempotent)
+export const mayRetryElsewhere = (code: string, idempotent: boolean): boolean => neverRanCodes.has(code) || (code === "UNAVAILABLE" && idempotent)
 
 /** The message of anything thrown or failed with: an `Error`'s message, or the value as text. */
 export const messageOf = (u: unknown): string => (u instanceof Error ? u.message : String(u))

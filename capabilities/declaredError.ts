@@ -22,11 +22,7 @@ export type DeclaredCode<E extends string> = E | "INVALID_INPUT"
  * if (b === 0) return yield* declaredError(Divide, "DIVIDE_BY_ZERO", "cannot divide by zero")
  * ```
  */
-export const declaredError = <E extends string>(
-  capability: Capability<any, any, E>,
-  code: DeclaredCode<NoInfer<E>>,
-  message: string,
-): CrankError => {
+export const declaredError = <E extends string>(capability: Capability<any, any, E>, code: DeclaredCode<NoInfer<E>>, message: string): CrankError => {
   if (code === "INVALID_INPUT") return crankError("INVALID_INPUT", message)
   const spec = specOf(capability, code)
   // Only reachable past the type checker (a cast, plain JS): the runtime answers it as INTERNAL, and logs it.

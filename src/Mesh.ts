@@ -55,7 +55,10 @@ export const start = (options: MeshOptions): Effect.Effect<Mesh, SupervisorError
   )
 }
 
-const startOn = (transport: MemoryTransport.MemoryTransport, options: MeshOptions): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope | Transport> =>
+const startOn = (
+  transport: MemoryTransport.MemoryTransport,
+  options: MeshOptions,
+): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope | Transport> =>
   Effect.gen(function* () {
     const node = yield* Node.start({ nodeId: "mesh", controller: { addresses: [controllerAddress] }, workers: options.workers, workerListen: "memory://" })
     const expected = node.workers().length

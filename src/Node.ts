@@ -64,8 +64,7 @@ export interface CrankNode {
   readonly client: (options?: { readonly timeoutMs?: number }) => Effect.Effect<Client.Client, CrankError, Scope.Scope>
 }
 
-const placementOf = (entry: WorkerDefinition | WorkerPlacement): WorkerPlacement =>
-  "definition" in entry ? entry : { definition: entry }
+const placementOf = (entry: WorkerDefinition | WorkerPlacement): WorkerPlacement => ("definition" in entry ? entry : { definition: entry })
 
 /**
  * Starts a node. Returns once the controller is listening and every worker has started (registration goes on
@@ -133,7 +132,7 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
             yield* Supervisor.signalReady
             return yield* worker.stopped
           }),
-        readiness: "signal",
+          readiness: "signal",
         })
       }
     }

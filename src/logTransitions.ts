@@ -4,8 +4,7 @@ import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import type { Controller, LifecycleTransition } from "../actors/Controller.ts"
 
-const log = (t: LifecycleTransition) =>
-  Effect.logInfo(`${t.workerId}: ${t.from} → ${t.to} (${t.event})`).pipe(Effect.annotateLogs({ workerId: t.workerId }))
+const log = (t: LifecycleTransition) => Effect.logInfo(`${t.workerId}: ${t.from} → ${t.to} (${t.event})`).pipe(Effect.annotateLogs({ workerId: t.workerId }))
 
 export const logTransitions = (controller: Controller): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {

@@ -17,13 +17,13 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
-import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
 import { codecOf } from "../actors/capabilityCodec.ts"
 import * as RequestServer from "../actors/RequestServer.ts"
 import type { WorkerDefinition } from "../actors/WorkerDefinition.ts"
+import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
+import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
 import type { MeshOptions } from "./Mesh.ts"
-import { startMesh, type PromiseMesh } from "./promise.ts"
+import { type PromiseMesh, startMesh } from "./promise.ts"
 
 let requests = 0
 

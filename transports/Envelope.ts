@@ -109,18 +109,7 @@ export const Cancel = Schema.TaggedStruct("Cancel", {
   id: Schema.String,
 })
 
-export const Envelope = Schema.Union([
-  Register,
-  Registered,
-  Heartbeat,
-  HeartbeatAck,
-  Drain,
-  Deregister,
-  Invoke,
-  Result,
-  Failure,
-  Cancel,
-])
+export const Envelope = Schema.Union([Register, Registered, Heartbeat, HeartbeatAck, Drain, Deregister, Invoke, Result, Failure, Cancel])
 
 export type Register = typeof Register.Type
 export type Registered = typeof Registered.Type

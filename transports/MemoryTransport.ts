@@ -14,18 +14,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { crankError, type CrankError } from "../capabilities/CrankError.ts"
-import { failureOf, type ControlMessage, type Invoke, type Reply } from "./Envelope.ts"
+import { type CrankError, crankError } from "../capabilities/CrankError.ts"
+import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"
-import {
-  CloseCodes,
-  type CloseInfo,
-  type Connection,
-  type Handlers,
-  type Listener,
-  Transport,
-  TransportError,
-} from "./Transport.ts"
+import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Listener, Transport, TransportError } from "./Transport.ts"
 
 let nextConnectionId = 0
 
@@ -82,8 +74,7 @@ class MemoryEnd implements Connection {
     })
   }
 
-  readonly close = (info: CloseInfo = { code: CloseCodes.normal, reason: "closed" }): Effect.Effect<void> =>
-    Effect.sync(() => this.closeUnsafe(info))
+  readonly close = (info: CloseInfo = { code: CloseCodes.normal, reason: "closed" }): Effect.Effect<void> => Effect.sync(() => this.closeUnsafe(info))
 
   readonly isOpen = (): boolean => this.open
 

@@ -108,10 +108,7 @@ export interface Transport {
     options?: ListenOptions,
   ) => Effect.Effect<Listener, TransportError, Scope.Scope>
   /** Connects to `address`; the connection closes when the scope does. */
-  readonly connect: (
-    address: string,
-    handlers: (connection: Connection) => Handlers,
-  ) => Effect.Effect<Connection, TransportError, Scope.Scope>
+  readonly connect: (address: string, handlers: (connection: Connection) => Handlers) => Effect.Effect<Connection, TransportError, Scope.Scope>
 }
 
 /**

@@ -86,7 +86,6 @@ const parseAddress = (address: string): ParsedAddress | TransportError => {
 
 function ignore(): void {}
 
-
 const urlHostOf = (ip: string | undefined): string => (ip === undefined ? "unknown" : ip.includes(":") ? `[${ip}]` : ip)
 
 const rejectUpgrade = (socket: { write(data: string): unknown; destroy(): unknown }, status: string): void => {
@@ -122,7 +121,9 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
         const parsed = parseAddress(address)
         if (parsed instanceof TransportError) return Effect.fail(parsed)
         if (parsed.scheme === "wss" && tls === undefined) {
-          return Effect.fail(new TransportError({ reason: "ListenFailed", address, message: `listening on wss:// needs the transport's tls option (key and cert)` }))
+          return Effect.fail(
+            new TransportError({ reason: "ListenFailed", address, message: `listening on wss:// needs the transport's tls option (key and cert)` }),
+          )
         }
         return Effect.callback<ListenerState, TransportError>((resume) => {
           const state = new ListenerState(parsed, accept, {
@@ -140,7 +141,8 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
                     new TransportError({
                       reason: "ListenFailed",
                       address,
-                      message: (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? `address in use: ${address}` : `cannot listen on ${address}: ${error.message}`,
+                      message:
+                        (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? `address in use: ${address}` : `cannot listen on ${address}: ${error.message}`,
                     }),
                   ),
             ),
@@ -320,4 +322,3 @@ const dial = (
     socket.on("unexpected-response", onUnexpected)
     return Effect.sync(() => fail("connect was interrupted"))
   })
-

@@ -11,7 +11,9 @@ export const combine = (...transports: ReadonlyArray<Transport>): Transport => {
   const pick = (address: string) => {
     const transport = byScheme.get(schemeOf(address))
     return transport === undefined
-      ? Effect.fail(new TransportError({ reason: "UnsupportedAddress", address, message: `no transport for "${address}" (known: ${[...byScheme.keys()].join(", ")})` }))
+      ? Effect.fail(
+          new TransportError({ reason: "UnsupportedAddress", address, message: `no transport for "${address}" (known: ${[...byScheme.keys()].join(", ")})` }),
+        )
       : Effect.succeed(transport)
   }
   return {

@@ -116,9 +116,7 @@ export const decodeFrame = (text: string): Envelope | BadFrame => {
     return new BadFrame(`${what} (expected one of ${knownTags})`, typeof tag === "string" ? tag : undefined, stringId)
   }
   const decoded = decode(raw)
-  return Result.isSuccess(decoded)
-    ? decoded.success
-    : new BadFrame(clip(`invalid ${tag as string} frame: ${decoded.failure.message}`), tag as string, stringId)
+  return Result.isSuccess(decoded) ? decoded.success : new BadFrame(clip(`invalid ${tag as string} frame: ${decoded.failure.message}`), tag as string, stringId)
 }
 
 /**

@@ -20,7 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import WebSocket from "ws"
-import { crankError, messageOf, type CrankError } from "../capabilities/CrankError.ts"
+import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
 import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"
 import { badFrameReply, cancelFrame, decodeFrame, encodeFrame } from "./frameCodec.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"
@@ -61,7 +61,7 @@ const closeCodeOfError = (code: string | undefined): number => {
     case "WS_ERR_INVALID_UTF8":
       return 1007
     default:
-      return code !== undefined && code.startsWith("WS_ERR_") ? CloseCodes.protocolError : CloseCodes.abnormal
+      return code?.startsWith("WS_ERR_") ? CloseCodes.protocolError : CloseCodes.abnormal
   }
 }
 
@@ -91,7 +91,6 @@ const describeCloseCode = (code: number): string => {
       return `closed with code ${code}`
   }
 }
-
 
 /** One WebSocket connection, either side. */
 export class WsConnection implements Connection {

@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Client from "../../actors/Client.ts"
-import { crankError, type CrankError } from "../../capabilities/CrankError.ts"
+import { type CrankError, crankError } from "../../capabilities/CrankError.ts"
 import type { Transport } from "../../transports/Transport.ts"
 import { environment } from "./environment.ts"
 

@@ -2,8 +2,8 @@
  * Flags and their environment twins, so containers configure by environment what people type as flags.
  * A flag wins over its twin; the twin wins over the default.
  */
-import { parseArgs, type ParseArgsConfig } from "node:util"
-import { CrankError, crankError, messageOf } from "../../capabilities/CrankError.ts"
+import { type ParseArgsConfig, parseArgs } from "node:util"
+import { type CrankError, crankError, messageOf } from "../../capabilities/CrankError.ts"
 import { environment } from "./environment.ts"
 import { UsageError } from "./errors.ts"
 
@@ -38,8 +38,7 @@ export const pickNumber = (value: unknown, twin: keyof typeof environment, fallb
   return n
 }
 
-export const controllerUrl = (value: unknown): string =>
-  pick(value, "controller") ?? `ws://${defaultHost}:${pickNumber(undefined, "port", defaultPort)}`
+export const controllerUrl = (value: unknown): string => pick(value, "controller") ?? `ws://${defaultHost}:${pickNumber(undefined, "port", defaultPort)}`
 
 /** Bracket an IPv6 literal for a URL. */
 export const hostForUrl = (host: string): string => (host.includes(":") && !host.startsWith("[") ? `[${host}]` : host)

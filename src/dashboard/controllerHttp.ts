@@ -33,11 +33,11 @@ import type * as Scope from "effect/Scope"
 import type { Controller } from "../../actors/Controller.ts"
 import { lifecycleStates, workerLifecycle } from "../../actors/workerLifecycle.ts"
 import { latencyBoundariesMs } from "../../transports/Envelope.ts"
-import { type GraphTransition, machineGraph, svg, type MachineGraph } from "../diagram/index.ts"
+import { type GraphTransition, type MachineGraph, machineGraph, svg } from "../diagram/index.ts"
+import { refuseMethod, send, sendError, sendJson, urlOf } from "../http/respond.ts"
 import * as EventStreams from "./events.ts"
 import { controllerMetrics, RequestTotals } from "./metrics.ts"
 import { contentType as metricsContentType } from "./prometheusText.ts"
-import { refuseMethod, send, sendError, sendJson, urlOf } from "../http/respond.ts"
 import { meshStatus } from "./snapshot.ts"
 
 export interface ControllerHttpOptions extends EventStreams.EventStreamOptions {}
@@ -177,7 +177,13 @@ export const makeControllerHttp = (
           const controller = getController()
           if (controller === undefined) return unavailable(request, response)
           const workers = controller.workers()
-          return send(request, response, 200, metricsContentType, controllerMetrics({ workers, now: clock.currentTimeMillisUnsafe(), totals: totals.observe(workers) }))
+          return send(
+            request,
+            response,
+            200,
+            metricsContentType,
+            controllerMetrics({ workers, now: clock.currentTimeMillisUnsafe(), totals: totals.observe(workers) }),
+          )
         }
         default:
           return sendError(request, response, 404, "NOT_FOUND", `no ${path} here; try / (dashboard), /api/status, /metrics or /healthz`)

@@ -21,10 +21,10 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { Controller, LifecycleTransition } from "../../actors/Controller.ts"
+import { commentFrame, eventFrame, eventStreamHeaders, retryFrame } from "../http/sse.ts"
 import { actorEvent, transitionEvents } from "./inspect.ts"
 import type { RequestTotals } from "./metrics.ts"
 import { entryOf, meshStatus, snapshotOf, type TransitionEvent } from "./snapshot.ts"
-import { commentFrame, eventFrame, eventStreamHeaders, retryFrame } from "../http/sse.ts"
 
 export type StreamKind = "dashboard" | "inspect"
 
@@ -113,9 +113,7 @@ export const make = (
 
     const snapshotFrame = (controller: Controller, kind: "full" | "periodic") =>
       Effect.flatMap(meshStatus(controller), (status) =>
-        Effect.map(Clock.currentTimeMillis, (now) =>
-          eventFrame("snapshot", snapshotOf(status, { kind, now, requests: totals.observe(controller.workers()) })),
-        ),
+        Effect.map(Clock.currentTimeMillis, (now) => eventFrame("snapshot", snapshotOf(status, { kind, now, requests: totals.observe(controller.workers()) }))),
       )
 
     const handle = (command: Command): Effect.Effect<void> => {

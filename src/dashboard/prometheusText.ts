@@ -24,8 +24,7 @@ export type MetricType = "gauge" | "counter" | "histogram"
 const escapeLabel = (value: string): string => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
 const escapeHelp = (value: string): string => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")
 
-export const formatValue = (value: number): string =>
-  Number.isNaN(value) ? "NaN" : value === Infinity ? "+Inf" : value === -Infinity ? "-Inf" : String(value)
+export const formatValue = (value: number): string => (Number.isNaN(value) ? "NaN" : value === Infinity ? "+Inf" : value === -Infinity ? "-Inf" : String(value))
 
 const formatLabels = (labels: Labels): string => {
   const entries = Object.entries(labels)
@@ -79,13 +78,12 @@ export const histogramSamples = (labels: Labels, buckets: ReadonlyArray<number>,
  * The `crank_requests_total` and `crank_request_duration_seconds` samples of one capability version's stats,
  * with `labels` (a worker, say) before the capability's own.
  */
-export const statsSamples = (
-  stats: CapabilityStats,
-  labels: Labels = {},
-): { readonly requests: Array<Sample>; readonly durations: Array<Sample> } => {
+export const statsSamples = (stats: CapabilityStats, labels: Labels = {}): { readonly requests: Array<Sample>; readonly durations: Array<Sample> } => {
   const own = { ...labels, capability: stats.capability, version: stats.version }
   return {
-    requests: Object.keys(stats.outcomes).sort().map((outcome) => ({ labels: { ...own, outcome }, value: stats.outcomes[outcome]! })),
+    requests: Object.keys(stats.outcomes)
+      .sort()
+      .map((outcome) => ({ labels: { ...own, outcome }, value: stats.outcomes[outcome]! })),
     durations: histogramSamples(own, stats.latencyBuckets, stats.latencySumMs),
   }
 }

@@ -8,9 +8,9 @@
  */
 import * as Effect from "effect/Effect"
 import type { Controller, LifecycleTransition, WorkerView } from "../../actors/Controller.ts"
-import { lifecycleStates, type LifecycleState } from "../../actors/workerLifecycle.ts"
-import type { MeshStatus, WorkerStatus } from "../../capabilities/crank.ts"
+import { type LifecycleState, lifecycleStates } from "../../actors/workerLifecycle.ts"
 import { CrankError } from "../../capabilities/CrankError.ts"
+import type { MeshStatus, WorkerStatus } from "../../capabilities/crank.ts"
 import type { CapabilityStats } from "../../transports/Envelope.ts"
 
 let requests = 0

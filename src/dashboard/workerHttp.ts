@@ -18,8 +18,8 @@
  */
 import type * as http from "node:http"
 import type { RunningWorker } from "../../actors/Worker.ts"
-import { contentType as metricsContentType } from "./prometheusText.ts"
 import { refuseMethod, send, sendError, sendJson, urlOf } from "../http/respond.ts"
+import { contentType as metricsContentType } from "./prometheusText.ts"
 import { workerMetrics } from "./workerMetrics.ts"
 
 export interface WorkerHttp {

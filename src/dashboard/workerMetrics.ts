@@ -44,24 +44,19 @@ export const workerMetrics = (workers: ReadonlyArray<WorkerMetricsEntry>): strin
       "The worker's lifecycle state as it sees itself: 1 for the current state, 0 for the others.",
       sorted.flatMap((w) => lifecycleStates.map((state) => ({ labels: { worker: w.id, state }, value: w.state === state ? 1 : 0 }))),
     ),
-    family("crank_worker_in_flight", "gauge", "Requests the worker is serving now.", sorted.map((w) => ({ labels: { worker: w.id }, value: w.inFlight }))),
+    family(
+      "crank_worker_in_flight",
+      "gauge",
+      "Requests the worker is serving now.",
+      sorted.map((w) => ({ labels: { worker: w.id }, value: w.inFlight })),
+    ),
     family(
       "crank_worker_requests_completed_total",
       "counter",
       "Requests the worker has finished since it started, whatever their outcome.",
       sorted.map((w) => ({ labels: { worker: w.id }, value: w.completed })),
     ),
-    family(
-      "crank_requests_total",
-      "counter",
-      "Requests served, by worker, capability version and outcome (OK or the failure code).",
-      requests,
-    ),
-    family(
-      "crank_request_duration_seconds",
-      "histogram",
-      "Time spent serving requests, by worker and capability version.",
-      durations,
-    ),
+    family("crank_requests_total", "counter", "Requests served, by worker, capability version and outcome (OK or the failure code).", requests),
+    family("crank_request_duration_seconds", "histogram", "Time spent serving requests, by worker and capability version.", durations),
   ].join("")
 }

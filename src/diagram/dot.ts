@@ -7,14 +7,7 @@
  * the cluster's border (`compound=true` with `lhead`/`ltail`). Descriptions become tooltips, and each state node
  * carries `class="state"` (plus `current` when lit), which Graphviz copies into the SVG for the dashboard's CSS.
  */
-import {
-  currentIds,
-  edgeLabel,
-  machineRoot,
-  type GraphState,
-  type MachineGraph,
-  type RenderOptions,
-} from "./machineGraph.ts"
+import { currentIds, edgeLabel, type GraphState, type MachineGraph, machineRoot, type RenderOptions } from "./machineGraph.ts"
 
 export interface DotOptions extends RenderOptions {}
 
@@ -111,7 +104,9 @@ export const dot = (graph: MachineGraph, options: DotOptions = {}): string => {
   block(undefined, "  ")
 
   if (graph.transitions.some((t) => t.from === machineRoot)) {
-    lines.push(`  ${quote(anyState)} [label="any state", shape=note, style=filled, tooltip="Transitions declared on the machine itself apply in every state."];`)
+    lines.push(
+      `  ${quote(anyState)} [label="any state", shape=note, style=filled, tooltip="Transitions declared on the machine itself apply in every state."];`,
+    )
   }
   // Transitions between the same two states share one edge with a label line each: the lifecycle has several
   // (DRAIN and DEREGISTERED both stop a starting worker), and separate parallel curves make the picture unreadable.

@@ -40,17 +40,17 @@ export const diagram = async (machine: AnyStateMachine, options: DiagramOptions)
   }
 }
 
-export { dot, dotCurrentClass, type DotOptions } from "./dot.ts"
+export { type DotOptions, dot, dotCurrentClass } from "./dot.ts"
 export {
   activeStateIds,
   edgeLabel,
-  machineGraph,
-  machineRoot,
   type GraphState,
   type GraphTransition,
   type MachineGraph,
+  machineGraph,
+  machineRoot,
   type RenderOptions,
   type StateKind,
 } from "./machineGraph.ts"
-export { mermaid, mermaidCurrentClass, type MermaidOptions } from "./mermaid.ts"
+export { type MermaidOptions, mermaid, mermaidCurrentClass } from "./mermaid.ts"
 export { renderSvg, svg } from "./svg.ts"

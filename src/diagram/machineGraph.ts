@@ -182,9 +182,7 @@ export const currentIds = (graph: MachineGraph, current: RenderOptions["current"
   const ids = new Set(current === undefined ? [] : typeof current === "string" ? [current] : current)
   for (const id of ids) {
     if (!graph.states.some((state) => state.id === id)) {
-      throw new RangeError(
-        `No state "${id}" in machine "${graph.id}"; its states are: ${graph.states.map((s) => s.id).join(", ")}`,
-      )
+      throw new RangeError(`No state "${id}" in machine "${graph.id}"; its states are: ${graph.states.map((s) => s.id).join(", ")}`)
     }
   }
   return ids

@@ -10,10 +10,10 @@ import {
   currentIds,
   edgeLabel,
   enclosingState,
-  machineRoot,
   type GraphState,
   type GraphTransition,
   type MachineGraph,
+  machineRoot,
   type RenderOptions,
 } from "./machineGraph.ts"
 
@@ -125,7 +125,6 @@ const mermaidIds = (graph: MachineGraph): ReadonlyMap<string, string> => {
 }
 
 /** Mermaid reads `#`, `;`, quotes and angle brackets in labels as syntax or HTML; its entity codes keep them text. */
-const text = (value: string): string =>
-  value.replace(/\s+/g, " ").replace(/[#;"<>]/g, (c) => entities[c] ?? c)
+const text = (value: string): string => value.replace(/\s+/g, " ").replace(/[#;"<>]/g, (c) => entities[c] ?? c)
 
 const entities: Readonly<Record<string, string>> = { "#": "#35;", ";": "#59;", '"': "#quot;", "<": "#lt;", ">": "#gt;" }

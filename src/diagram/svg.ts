@@ -5,7 +5,7 @@
  * The WebAssembly module is compiled once, on first use, and shared: later renders are synchronous calls into it.
  */
 import { instance, type Viz } from "@viz-js/viz"
-import { dot, type DotOptions } from "./dot.ts"
+import { type DotOptions, dot } from "./dot.ts"
 import type { MachineGraph } from "./machineGraph.ts"
 
 let viz: Promise<Viz> | undefined

@@ -34,8 +34,7 @@ export const eventFrame = (event: string | undefined, data: unknown): string =>
   Sse.encoder.write({ _tag: "Event", event: event ?? "message", id: undefined, data: JSON.stringify(data) })
 
 /** How long a browser waits before reconnecting a dropped stream. */
-export const retryFrame = (ms: number): string =>
-  Sse.encoder.write(new Sse.Retry({ duration: Duration.millis(ms), lastEventId: undefined }))
+export const retryFrame = (ms: number): string => Sse.encoder.write(new Sse.Retry({ duration: Duration.millis(ms), lastEventId: undefined }))
 
 /** A comment line: ignored by clients, keeps idle proxies from closing the stream. */
 export const commentFrame = (text: string): string => `: ${text.replace(/[\r\n]/g, " ")}\n\n`

@@ -9,8 +9,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { SupervisorEvent } from "./SupervisorEvent.ts"
 import { SupervisorError, type SupervisorErrorReason } from "./SupervisorError.ts"
+import type { SupervisorEvent } from "./SupervisorEvent.ts"
 
 /** one-for-one: only the dead child; one-for-all: every child; rest-for-one: the dead child and those after it. */
 export type Strategy = "one-for-one" | "one-for-all" | "rest-for-one"
@@ -145,8 +145,11 @@ export const resolveFlags = (flags: SupervisorFlags): Effect.Effect<ResolvedFlag
     }
     const backoff = flags.backoff ?? defaultFlags.backoff
     if (
-      typeof backoff !== "object" || backoff === null ||
-      !isNonNegativeMs(backoff.initialMs) || !isNonNegativeMs(backoff.maxMs) || backoff.maxMs < backoff.initialMs
+      typeof backoff !== "object" ||
+      backoff === null ||
+      !isNonNegativeMs(backoff.initialMs) ||
+      !isNonNegativeMs(backoff.maxMs) ||
+      backoff.maxMs < backoff.initialMs
     ) {
       return invalid(name, "InvalidBackoff", `invalid backoff ${JSON.stringify(backoff)}: needs 0 <= initialMs <= maxMs, both finite`)
     }
@@ -156,10 +159,7 @@ export const resolveFlags = (flags: SupervisorFlags): Effect.Effect<ResolvedFlag
 /**
  * Fills in one child spec's defaults, or fails with the first invalid key. Does not check uniqueness.
  */
-export const resolveChildSpec = <R>(
-  supervisor: string,
-  spec: ChildSpec<R>,
-): Effect.Effect<ResolvedChildSpec<R>, SupervisorError> =>
+export const resolveChildSpec = <R>(supervisor: string, spec: ChildSpec<R>): Effect.Effect<ResolvedChildSpec<R>, SupervisorError> =>
   Effect.suspend(() => {
     const id: unknown = spec?.id
     if (typeof id !== "string" || id.length === 0) {

@@ -78,9 +78,9 @@ import {
   type ChildType,
   type ResolvedChildSpec,
   type ResolvedFlags,
+  type RestartType,
   resolveChildSpecs,
   resolveFlags,
-  type RestartType,
   type SupervisorFlags,
 } from "./ChildSpec.ts"
 import { addRestart, backoffDelay, exceedsIntensity } from "./restartWindow.ts"
@@ -222,30 +222,22 @@ class Engine<R> {
       // Completed by `signalReady` (with undefined) or by the child's exit (with the exit), whichever is first.
       const ready = Deferred.makeUnsafe<Exit.Exit<unknown, unknown> | undefined>()
       // Fork and record in one step, so an interrupted supervisor never loses track of a running child.
-      const fiber = yield* Effect.uninterruptible(Effect.suspend(() => {
-        const generation = ++self.generation
-        const body = Effect.scoped(child.spec.start).pipe(
-          Effect.provideService(ReadySignal, Effect.asVoid(Deferred.succeed(ready, undefined))),
-          Effect.onExit((exit) =>
-            Effect.andThen(
-              Deferred.succeed(ready, exit),
-              Queue.offer(self.mailbox, { _tag: "Exited", child, generation, exit }),
-            )
-          ),
-          Effect.provideContext(self.context),
-        )
-        child.generation = generation
-        child.starts++
-        child.status = "starting"
-        return Effect.tap(
-          Effect.forkDetach(body, { startImmediately: true, uninterruptible: false }),
-          (fiber) => Effect.sync(() => (child.fiber = fiber)),
-        )
-      }))
+      const fiber = yield* Effect.uninterruptible(
+        Effect.suspend(() => {
+          const generation = ++self.generation
+          const body = Effect.scoped(child.spec.start).pipe(
+            Effect.provideService(ReadySignal, Effect.asVoid(Deferred.succeed(ready, undefined))),
+            Effect.onExit((exit) => Effect.andThen(Deferred.succeed(ready, exit), Queue.offer(self.mailbox, { _tag: "Exited", child, generation, exit }))),
+            Effect.provideContext(self.context),
+          )
+          child.generation = generation
+          child.starts++
+          child.status = "starting"
+          return Effect.tap(Effect.forkDetach(body, { startImmediately: true, uninterruptible: false }), (fiber) => Effect.sync(() => (child.fiber = fiber)))
+        }),
+      )
       // The fiber itself is not done while its onExit runs, so its exit is read from `ready`, not polled.
-      const exit = child.spec.readiness === "signal" || Deferred.isDoneUnsafe(ready)
-        ? yield* Deferred.await(ready)
-        : fiber.pollUnsafe()
+      const exit = child.spec.readiness === "signal" || Deferred.isDoneUnsafe(ready) ? yield* Deferred.await(ready) : fiber.pollUnsafe()
       if (exit !== undefined && Exit.isFailure(exit)) {
         // Unsetting the fiber makes the exit message it already sent stale: the failure is handled here.
         child.fiber = undefined
@@ -270,9 +262,7 @@ class Engine<R> {
       child.status = "stopping"
       const shutdown = child.spec.shutdown
       const stop = Fiber.interrupt(fiber) // sends the interrupt at once, then waits for the finalizers
-      const timedOut = shutdown === "infinity"
-        ? Effect.as(stop, false)
-        : Effect.map(Effect.timeoutOption(stop, shutdown), Option.isNone)
+      const timedOut = shutdown === "infinity" ? Effect.as(stop, false) : Effect.map(Effect.timeoutOption(stop, shutdown), Option.isNone)
       return Effect.flatMap(timedOut, (timedOut) => {
         child.fiber = undefined
         child.status = next
@@ -328,8 +318,7 @@ class Engine<R> {
           const how = Exit.isFailure(exit) ? `${exitReason(exit)}: ${describeCause(exit.cause)}` : "exited normally"
           return yield* self.error(
             "MaxRestartIntensity",
-            `supervisor "${name}" reached its restart intensity (more than ${intensity} in ${periodMs} ms); ` +
-              `last child "${current.spec.id}" ${how}`,
+            `supervisor "${name}" reached its restart intensity (more than ${intensity} in ${periodMs} ms); ` + `last child "${current.spec.id}" ${how}`,
             current.spec.id,
             exit,
           )
@@ -356,8 +345,7 @@ class Engine<R> {
             break
           }
         }
-        if (failed === undefined) return
-        // As OTP's try_again_restart: a failed restart is one more restart, of the child that failed to start.
+        if (failed === undefined) return // As OTP's try_again_restart: a failed restart is one more restart, of the child that failed to start.
         ;[current, exit] = failed
       }
     })
@@ -393,8 +381,7 @@ class Engine<R> {
   loop(): Effect.Effect<void> {
     const step = Effect.flatMap(
       Queue.take(this.mailbox),
-      (message): Effect.Effect<void, SupervisorError> =>
-        message._tag === "Call" ? message.run : this.onExit(message.child, message.generation, message.exit),
+      (message): Effect.Effect<void, SupervisorError> => (message._tag === "Call" ? message.run : this.onExit(message.child, message.generation, message.exit)),
     )
     return Effect.catch(Effect.forever(step), (error) => this.giveUp(error))
   }
@@ -410,19 +397,14 @@ class Engine<R> {
         run: Effect.flatMap(Effect.exit(op), (exit) => Deferred.done(reply, exit)),
       })
       // If the supervisor stops first, the queued call will never run.
-      return Effect.raceFirst(
-        Deferred.await(reply),
-        Effect.andThen(Effect.exit(Deferred.await(this.done)), Effect.fail(notRunning)),
-      )
+      return Effect.raceFirst(Deferred.await(reply), Effect.andThen(Effect.exit(Deferred.await(this.done)), Effect.fail(notRunning)))
     })
   }
 
   require(id: string): Effect.Effect<Child<R>, SupervisorError> {
     return Effect.suspend(() => {
       const child = this.find(id)
-      return child === undefined
-        ? Effect.fail(this.error("ChildNotFound", `supervisor "${this.flags.name}" has no child "${id}"`, id))
-        : Effect.succeed(child)
+      return child === undefined ? Effect.fail(this.error("ChildNotFound", `supervisor "${this.flags.name}" has no child "${id}"`, id)) : Effect.succeed(child)
     })
   }
 
@@ -430,7 +412,8 @@ class Engine<R> {
     return Effect.flatMap(this.require(id), (child) =>
       child.fiber === undefined
         ? Effect.succeed(child)
-        : Effect.fail(this.error("ChildRunning", `child "${id}" of supervisor "${this.flags.name}" is running`, id)))
+        : Effect.fail(this.error("ChildRunning", `child "${id}" of supervisor "${this.flags.name}" is running`, id)),
+    )
   }
 
   startFailure(child: Child<R>, exit: Exit.Exit<unknown, unknown>): SupervisorError {
@@ -443,34 +426,46 @@ class Engine<R> {
     return {
       name: this.flags.name,
       children: Effect.sync(() =>
-        self.children.map((c): ChildInfo => ({
-          id: c.spec.id,
-          type: c.spec.type,
-          restart: c.spec.restart,
-          status: c.status,
-          restarts: Math.max(0, c.starts - 1),
-        }))
+        self.children.map(
+          (c): ChildInfo => ({
+            id: c.spec.id,
+            type: c.spec.type,
+            restart: c.spec.restart,
+            status: c.status,
+            restarts: Math.max(0, c.starts - 1),
+          }),
+        ),
       ),
       startChild: (spec) =>
-        self.call(Effect.gen(function* () {
-          const ids = self.children.map((c) => c.spec.id)
-          const [resolved] = yield* resolveChildSpecs(self.flags.name, [spec], ids)
-          const child = self.add(resolved!)
-          const failure = yield* self.startChild(child)
-          if (failure !== undefined) {
-            self.remove(child)
-            return yield* self.startFailure(child, failure)
-          }
-        })),
+        self.call(
+          Effect.gen(function* () {
+            const ids = self.children.map((c) => c.spec.id)
+            const [resolved] = yield* resolveChildSpecs(self.flags.name, [spec], ids)
+            const child = self.add(resolved!)
+            const failure = yield* self.startChild(child)
+            if (failure !== undefined) {
+              self.remove(child)
+              return yield* self.startFailure(child, failure)
+            }
+          }),
+        ),
       terminateChild: (id) =>
-        self.call(Effect.flatMap(self.require(id), (child) =>
-          Effect.andThen(self.stopChild(child, "stopped"), Effect.sync(() => {
-            if (child.spec.restart === "temporary") self.remove(child)
-          })))),
+        self.call(
+          Effect.flatMap(self.require(id), (child) =>
+            Effect.andThen(
+              self.stopChild(child, "stopped"),
+              Effect.sync(() => {
+                if (child.spec.restart === "temporary") self.remove(child)
+              }),
+            ),
+          ),
+        ),
       restartChild: (id) =>
-        self.call(Effect.flatMap(self.requireStopped(id), (child) =>
-          Effect.flatMap(self.startChild(child), (failure) =>
-            failure === undefined ? Effect.void : Effect.fail(self.startFailure(child, failure))))),
+        self.call(
+          Effect.flatMap(self.requireStopped(id), (child) =>
+            Effect.flatMap(self.startChild(child), (failure) => (failure === undefined ? Effect.void : Effect.fail(self.startFailure(child, failure)))),
+          ),
+        ),
       deleteChild: (id) => self.call(Effect.map(self.requireStopped(id), (child) => self.remove(child))),
       await: Deferred.await(this.done),
     }
@@ -519,10 +514,7 @@ export const start = <R = never>(
  * readiness once its children have started, so it can be a child (`readiness: "signal"`) of another supervisor,
  * whose start then waits for the whole subtree.
  */
-export const run = <R = never>(
-  flags: SupervisorFlags,
-  children: ReadonlyArray<ChildSpec<R>>,
-): Effect.Effect<never, SupervisorError, R | Scope.Scope> =>
+export const run = <R = never>(flags: SupervisorFlags, children: ReadonlyArray<ChildSpec<R>>): Effect.Effect<never, SupervisorError, R | Scope.Scope> =>
   Effect.flatMap(start(flags, children), (handle) => Effect.andThen(signalReady, Effect.andThen(handle.await, Effect.never)))
 
 /**

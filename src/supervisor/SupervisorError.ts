@@ -6,7 +6,7 @@
  * validation reasons are raised by `start`/`startChild` before anything runs, the runtime reasons by the engine.
  * Recover it with `Effect.catchTag("SupervisorError", ...)` and branch on `reason`.
  */
-import * as Cause from "effect/Cause"
+import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 
 /** Reasons raised while validating flags and child specs, before any child starts. */

@@ -21,23 +21,23 @@ export type SupervisorEvent =
   | { readonly _tag: "ChildStartFailed"; readonly supervisor: string; readonly id: string; readonly cause: Cause.Cause<unknown> }
   /** The child stopped on its own. */
   | {
-    readonly _tag: "ChildExited"
-    readonly supervisor: string
-    readonly id: string
-    readonly reason: ExitReason
-    readonly exit: Exit.Exit<unknown, unknown>
-  }
+      readonly _tag: "ChildExited"
+      readonly supervisor: string
+      readonly id: string
+      readonly reason: ExitReason
+      readonly exit: Exit.Exit<unknown, unknown>
+    }
   /** The supervisor stopped the child; `timedOut` means its finalizers outlived `shutdown` and were abandoned. */
   | { readonly _tag: "ChildTerminated"; readonly supervisor: string; readonly id: string; readonly timedOut: boolean }
   /** A restart was counted; `delayMs` is the backoff before the children are started again. */
   | {
-    readonly _tag: "RestartScheduled"
-    readonly supervisor: string
-    readonly id: string
-    readonly strategy: Strategy
-    readonly restartsInPeriod: number
-    readonly delayMs: number
-  }
+      readonly _tag: "RestartScheduled"
+      readonly supervisor: string
+      readonly id: string
+      readonly strategy: Strategy
+      readonly restartsInPeriod: number
+      readonly delayMs: number
+    }
   /** The supervisor stopped all its children; `error` is set when it failed upward. */
   | { readonly _tag: "SupervisorStopped"; readonly supervisor: string; readonly error: SupervisorError | undefined }
 
@@ -65,9 +65,7 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
  * ```
  */
 export const logEvent = (event: SupervisorEvent): Effect.Effect<void> => {
-  const annotations = event._tag === "SupervisorStopped"
-    ? { supervisor: event.supervisor }
-    : { supervisor: event.supervisor, child: event.id }
+  const annotations = event._tag === "SupervisorStopped" ? { supervisor: event.supervisor } : { supervisor: event.supervisor, child: event.id }
   let log: Effect.Effect<void>
   switch (event._tag) {
     case "ChildStarted":
@@ -78,24 +76,19 @@ export const logEvent = (event: SupervisorEvent): Effect.Effect<void> => {
       log = Effect.logWarning(`child failed to start: ${describeCause(event.cause)}`)
       break
     case "ChildExited":
-      log = event.reason === "normal"
-        ? Effect.logInfo("child exited normally")
-        : Effect.logWarning(`child exited (${event.reason}): ${Exit.isFailure(event.exit) ? describeCause(event.exit.cause) : ""}`)
+      log =
+        event.reason === "normal"
+          ? Effect.logInfo("child exited normally")
+          : Effect.logWarning(`child exited (${event.reason}): ${Exit.isFailure(event.exit) ? describeCause(event.exit.cause) : ""}`)
       break
     case "ChildTerminated":
-      log = event.timedOut
-        ? Effect.logWarning("child terminated: shutdown timeout exceeded, finalizers abandoned")
-        : Effect.logDebug("child terminated")
+      log = event.timedOut ? Effect.logWarning("child terminated: shutdown timeout exceeded, finalizers abandoned") : Effect.logDebug("child terminated")
       break
     case "RestartScheduled":
-      log = Effect.logWarning(
-        `restarting (${event.strategy}, ${event.restartsInPeriod} in period${event.delayMs > 0 ? `, in ${event.delayMs} ms` : ""})`,
-      )
+      log = Effect.logWarning(`restarting (${event.strategy}, ${event.restartsInPeriod} in period${event.delayMs > 0 ? `, in ${event.delayMs} ms` : ""})`)
       break
     case "SupervisorStopped":
-      log = event.error === undefined
-        ? Effect.logDebug("supervisor stopped")
-        : Effect.logError(`supervisor failed: ${event.error.message}`)
+      log = event.error === undefined ? Effect.logDebug("supervisor stopped") : Effect.logError(`supervisor failed: ${event.error.message}`)
       break
   }
   return Effect.annotateLogs(log, annotations)

@@ -28,8 +28,7 @@ export const addRestart = (restarts: ReadonlyArray<number>, nowMs: number, perio
 }
 
 /** Whether the restarts recorded in the window exceed the intensity, so the supervisor must give up. */
-export const exceedsIntensity = (restarts: ReadonlyArray<number>, intensity: number): boolean =>
-  restarts.length > intensity
+export const exceedsIntensity = (restarts: ReadonlyArray<number>, intensity: number): boolean => restarts.length > intensity
 
 /**
  * The delay before the n-th restart within the window (n ≥ 1): `min(maxMs, initialMs * 2^(n-1))`.

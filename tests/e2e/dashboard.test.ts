@@ -32,9 +32,10 @@ import { until } from "../support/poll.ts"
 import { type CrankProcess, useProcesses } from "../support/processes.ts"
 
 // The picture in docs/ is refreshed on request (CRANK_UPDATE_DOCS=1 npm test), so a test run leaves the tree clean.
-const screenshot = process.env.CRANK_UPDATE_DOCS === "1"
-  ? fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url))
-  : join(tmpdir(), `crank-dashboard-${process.pid}.png`)
+const screenshot =
+  process.env.CRANK_UPDATE_DOCS === "1"
+    ? fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url))
+    : join(tmpdir(), `crank-dashboard-${process.pid}.png`)
 
 /**
  * Stale is immediate on a dropped connection; the stale window and eviction are far longer than the test, so a
@@ -66,7 +67,11 @@ describe("dashboard (Chromium)", () => {
           controller: {
             addresses: ["ws://127.0.0.1:0", "memory://controller"],
             logTransitions: false,
-            http: (controller) => Effect.map(makeControllerHttp(() => controller), (served) => served.handle),
+            http: (controller) =>
+              Effect.map(
+                makeControllerHttp(() => controller),
+                (served) => served.handle,
+              ),
           },
           controllerAddress: "memory://controller",
           workers: [{ definition: helloWorker, replicas: 2 }, held.definition],

@@ -102,7 +102,10 @@ describe("crank CLI", () => {
     for (const state of states) {
       // Declared as a node, and reached or left by at least one transition.
       expect(lines, state).toContain(state)
-      expect(lines.some((l) => l.includes("-->") && l.split(/\s+/).includes(state)), state).toBe(true)
+      expect(
+        lines.some((l) => l.includes("-->") && l.split(/\s+/).includes(state)),
+        state,
+      ).toBe(true)
     }
 
     expect(svg!.code).toBe(0)

@@ -76,10 +76,7 @@ describe("crank dev <module>", () => {
   }, 60_000)
 
   it("is a usage error for an unknown option, and for a module that is not there", async () => {
-    const [option, missing] = await Promise.all([
-      processes.run(["dev", "--frobnicate"]),
-      processes.run(["dev", join(scratch, "nowhere")]),
-    ])
+    const [option, missing] = await Promise.all([processes.run(["dev", "--frobnicate"]), processes.run(["dev", join(scratch, "nowhere")])])
     expect(option.code).toBe(2)
     expect(option.stderr).toMatch(/^error USAGE: Unknown option '--frobnicate'/m)
     expect(missing.code).toBe(2)

@@ -48,63 +48,75 @@ const scoped =
 describe("client resilience", () => {
   it(
     "answers 20 concurrent calls after the controller restarts, over one new connection",
-    scoped(() => recording(WebSocketTransport.make()), (transport) =>
-      Effect.gen(function* () {
-        const first = yield* Scope.make()
-        const controller = yield* Controller.make({ addresses: ["ws://127.0.0.1:0"] }).pipe(Scope.provide(first))
-        const address = controller.address
-        const client = yield* Client.make({ controller: address, direct: false, timeoutMs: 5_000 })
-        yield* client.invoke(CrankStatus, {})
-        // The controller restarts on the same port.
-        yield* Scope.close(first, Exit.void)
-        yield* Controller.make({ addresses: [address] })
-        const exits = yield* Effect.forEach(Array.from({ length: 20 }, () => client.invoke(CrankStatus, {})), Effect.exit, { concurrency: "unbounded" })
-        expect(exits.filter(Exit.isFailure)).toEqual([])
-        expect(transport.attempts(address)).toBe(2)
-      }),
+    scoped(
+      () => recording(WebSocketTransport.make()),
+      (transport) =>
+        Effect.gen(function* () {
+          const first = yield* Scope.make()
+          const controller = yield* Controller.make({ addresses: ["ws://127.0.0.1:0"] }).pipe(Scope.provide(first))
+          const address = controller.address
+          const client = yield* Client.make({ controller: address, direct: false, timeoutMs: 5_000 })
+          yield* client.invoke(CrankStatus, {})
+          // The controller restarts on the same port.
+          yield* Scope.close(first, Exit.void)
+          yield* Controller.make({ addresses: [address] })
+          const exits = yield* Effect.forEach(
+            Array.from({ length: 20 }, () => client.invoke(CrankStatus, {})),
+            Effect.exit,
+            { concurrency: "unbounded" },
+          )
+          expect(exits.filter(Exit.isFailure)).toEqual([])
+          expect(transport.attempts(address)).toBe(2)
+        }),
     ),
   )
 
   it(
     "answers TIMEOUT within the request's deadline when the controller's address accepts TCP but never upgrades",
-    scoped(() => WebSocketTransport.make(), () =>
-      Effect.gen(function* () {
-        const first = yield* Scope.make()
-        const controller = yield* Controller.make({ addresses: ["ws://127.0.0.1:0"] }).pipe(Scope.provide(first))
-        const client = yield* Client.make({ controller: controller.address, direct: false })
-        yield* client.invoke(CrankStatus, {})
-        yield* Scope.close(first, Exit.void)
-        // Something else now holds the port: it accepts and says nothing.
-        yield* Effect.promise(() => silentServer(portOf(controller.address)))
-        const started = Date.now()
-        const error = yield* Effect.flip(client.invoke(CrankStatus, {}, { timeoutMs: 300 }))
-        const elapsed = Date.now() - started
-        expect(error.code).toBe("TIMEOUT")
-        expect(elapsed).toBeGreaterThanOrEqual(250)
-        expect(elapsed).toBeLessThan(2_000)
-      }),
+    scoped(
+      () => WebSocketTransport.make(),
+      () =>
+        Effect.gen(function* () {
+          const first = yield* Scope.make()
+          const controller = yield* Controller.make({ addresses: ["ws://127.0.0.1:0"] }).pipe(Scope.provide(first))
+          const client = yield* Client.make({ controller: controller.address, direct: false })
+          yield* client.invoke(CrankStatus, {})
+          yield* Scope.close(first, Exit.void)
+          // Something else now holds the port: it accepts and says nothing.
+          yield* Effect.promise(() => silentServer(portOf(controller.address)))
+          const started = Date.now()
+          const error = yield* Effect.flip(client.invoke(CrankStatus, {}, { timeoutMs: 300 }))
+          const elapsed = Date.now() - started
+          expect(error.code).toBe("TIMEOUT")
+          expect(elapsed).toBeGreaterThanOrEqual(250)
+          expect(elapsed).toBeLessThan(2_000)
+        }),
     ),
   )
 
   it(
     "answers TIMEOUT within the request's deadline when a worker in the table accepts TCP but never upgrades",
-    scoped(() => WebSocketTransport.make(), () =>
-      Effect.gen(function* () {
-        const port = yield* Effect.promise(() => silentServer())
-        const relayed: Array<number> = []
-        const routes = yield* DirectRoutes.make({
-          refreshMs: 3_600_000,
-          relay: (invoke) => Effect.sync((): Reply => (relayed.push(invoke.timeoutMs), { _tag: "Result", id: invoke.id, output: "relayed" })),
-          fetch: Effect.succeed({ workers: [{ id: "w", address: `ws://127.0.0.1:${port}`, capabilities: [{ id: "x.y", version: "1.0.0", idempotent: false }] }] }),
-        })
-        const started = Date.now()
-        const reply = yield* routes.call({ _tag: "Invoke", id: "r1", capability: "x.y", range: "^1", input: null, timeoutMs: 300 })
-        const elapsed = Date.now() - started
-        expect(reply).toMatchObject({ _tag: "Failure", id: "r1", code: "TIMEOUT" })
-        expect(elapsed).toBeGreaterThanOrEqual(250)
-        expect(elapsed).toBeLessThan(2_000)
-        expect(relayed).toEqual([])
-      }),
+    scoped(
+      () => WebSocketTransport.make(),
+      () =>
+        Effect.gen(function* () {
+          const port = yield* Effect.promise(() => silentServer())
+          const relayed: Array<number> = []
+          const routes = yield* DirectRoutes.make({
+            refreshMs: 3_600_000,
+            relay: (invoke) => Effect.sync((): Reply => (relayed.push(invoke.timeoutMs), { _tag: "Result", id: invoke.id, output: "relayed" })),
+            fetch: Effect.succeed({
+              workers: [{ id: "w", address: `ws://127.0.0.1:${port}`, capabilities: [{ id: "x.y", version: "1.0.0", idempotent: false }] }],
+            }),
+          })
+          const started = Date.now()
+          const reply = yield* routes.call({ _tag: "Invoke", id: "r1", capability: "x.y", range: "^1", input: null, timeoutMs: 300 })
+          const elapsed = Date.now() - started
+          expect(reply).toMatchObject({ _tag: "Failure", id: "r1", code: "TIMEOUT" })
+          expect(elapsed).toBeGreaterThanOrEqual(250)
+          expect(elapsed).toBeLessThan(2_000)
+          expect(relayed).toEqual([])
+        }),
     ),
   )
 })

@@ -42,9 +42,26 @@ const peer = async (url: string) => {
   return { ws, frames, closed: () => closed, send: (frame: unknown) => ws.send(JSON.stringify(frame)) }
 }
 
-const capability = (version: string) => ({ id: "demo.x", version, name: "x", description: "", errors: [], idempotent: false, tags: [], placement: {}, inputSchema: {}, outputSchema: {} })
+const capability = (version: string) => ({
+  id: "demo.x",
+  version,
+  name: "x",
+  description: "",
+  errors: [],
+  idempotent: false,
+  tags: [],
+  placement: {},
+  inputSchema: {},
+  outputSchema: {},
+})
 const register = (workerId: string, versions: Array<string> = ["1.0.0"], token?: string) => ({
-  _tag: "Register", protocolVersion: 1, workerId, nodeId: "n", capabilities: versions.map(capability), maxInFlight: 4, ...(token ? { token } : {}),
+  _tag: "Register",
+  protocolVersion: 1,
+  workerId,
+  nodeId: "n",
+  capabilities: versions.map(capability),
+  maxInFlight: 4,
+  ...(token ? { token } : {}),
 })
 
 describe("the controller against misbehaving peers", () => {
@@ -73,7 +90,9 @@ describe("the controller against misbehaving peers", () => {
     other.send(register("w2"))
     // The close handshake with the silent old connection allows 5 s: w2 registered inside 4 s means the mailbox
     // did not wait for it.
-    await until("w2 registered while the old connection's close is still pending", () => other.frames.some((f) => f._tag === "Registered"), { timeoutMs: 4_000 })
+    await until("w2 registered while the old connection's close is still pending", () => other.frames.some((f) => f._tag === "Registered"), {
+      timeoutMs: 4_000,
+    })
   })
 
   it("lets one connection register one worker only", async () => {
@@ -148,8 +167,7 @@ describe("the controller against misbehaving peers", () => {
     })
     const a = await peer(controller.address)
     const b = await peer(controller.address)
-    const call = (from: typeof a, input: string) =>
-      from.send({ _tag: "Invoke", id: "1", capability: "demo.x", range: "^1", input, timeoutMs: 2_000 })
+    const call = (from: typeof a, input: string) => from.send({ _tag: "Invoke", id: "1", capability: "demo.x", range: "^1", input, timeoutMs: 2_000 })
     call(a, "from a")
     call(b, "from b")
     await until(`a.frames.length > 0 && b.frames.length > 0`, () => a.frames.length > 0 && b.frames.length > 0)

@@ -6,16 +6,16 @@
 import * as http from "node:http"
 import { Effect, Exit, Schema, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Controller } from "../../actors/Controller.ts"
 import { awaitWorkers } from "../../actors/awaitWorkers.ts"
+import type { Controller } from "../../actors/Controller.ts"
 import { withTunables } from "../../actors/Tunables.ts"
-import { HelloGreet } from "../../examples/hello/capability.ts"
 import { MeshStatus } from "../../capabilities/crank.ts"
+import { HelloGreet } from "../../examples/hello/capability.ts"
 import helloWorker from "../../examples/hello/index.ts"
 import { makeControllerHttp } from "../../src/dashboard/controllerHttp.ts"
+import { makeWorkerHttp } from "../../src/dashboard/workerHttp.ts"
 import { httpUrlOf } from "../../src/http/httpUrl.ts"
 import { eventStreamParser, type ServerSentEvent } from "../../src/http/sse.ts"
-import { makeWorkerHttp } from "../../src/dashboard/workerHttp.ts"
 import * as Node from "../../src/Node.ts"
 import { combine } from "../../transports/combine.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
@@ -44,7 +44,10 @@ const openEvents = (url: string) => {
   const request = http.get(url, { headers: { accept: "text/event-stream" } })
   const opened = new Promise<http.IncomingMessage>((resolve, reject) => {
     request.on("response", (response) => {
-      response.setEncoding("utf8").on("data", eventStreamParser((e) => events.push(e)))
+      response.setEncoding("utf8").on(
+        "data",
+        eventStreamParser((e) => events.push(e)),
+      )
       resolve(response)
     })
     request.on("error", reject)
@@ -76,7 +79,11 @@ describe("controller and worker HTTP surfaces", () => {
           controller: {
             addresses: ["ws://127.0.0.1:0", "memory://controller"],
             logTransitions: false,
-            http: (controller) => Effect.map(makeControllerHttp(() => controller, { tickMs: 100 }), (served) => served.handle),
+            http: (controller) =>
+              Effect.map(
+                makeControllerHttp(() => controller, { tickMs: 100 }),
+                (served) => served.handle,
+              ),
           },
           controllerAddress: "memory://controller",
           workers: [{ definition: helloWorker, replicas: 2 }],
@@ -157,7 +164,10 @@ describe("controller and worker HTTP surfaces", () => {
     expect(compact.body).not.toContain(">HEARTBEAT_TIMEOUT<")
     expect((await get(`${base}api/diagram.svg?current=bogus`)).status).toBe(400)
     expect((await get(`${base}api/diagram.svg?labels=bogus`)).status).toBe(400)
-    const machine = JSON.parse((await get(`${base}api/machine.json`)).body) as { states: Array<{ id: string }>; transitions: Array<{ from: string; to: string; event: string }> }
+    const machine = JSON.parse((await get(`${base}api/machine.json`)).body) as {
+      states: Array<{ id: string }>
+      transitions: Array<{ from: string; to: string; event: string }>
+    }
     expect(machine.states.map((s) => s.id)).toEqual(["starting", "registered", "healthy", "stale", "draining", "stopped"])
     expect(machine.transitions).toContainEqual({ from: "healthy", to: "stale", event: "HEARTBEAT_TIMEOUT" })
   })
@@ -166,7 +176,11 @@ describe("controller and worker HTTP surfaces", () => {
     await Effect.runPromise(
       Effect.scoped(
         Effect.flatMap(node.client({ timeoutMs: 2_000 }), (c) =>
-          Effect.forEach(Array.from({ length: 7 }, (_, i) => i), (i) => c.invoke(HelloGreet, { message: `m${i}` }), { discard: true }),
+          Effect.forEach(
+            Array.from({ length: 7 }, (_, i) => i),
+            (i) => c.invoke(HelloGreet, { message: `m${i}` }),
+            { discard: true },
+          ),
         ),
       ),
     )
@@ -189,7 +203,12 @@ describe("controller and worker HTTP surfaces", () => {
     expect(metrics.value("crank_request_duration_seconds_bucket", { capability: "hello.greet", version: "1.0.0", le: "+Inf" })).toBe(7)
     expect(metrics.value("crank_worker_in_flight", { worker: "ctl/hello-1" })).toBe(0)
     // One heartbeat age per registered worker, under its id.
-    expect(metrics.select("crank_worker_heartbeat_age_seconds").map((s) => s.labels.worker).sort()).toEqual(["ctl/hello-1", "ctl/hello-2", "probe/held-1"])
+    expect(
+      metrics
+        .select("crank_worker_heartbeat_age_seconds")
+        .map((s) => s.labels.worker)
+        .sort(),
+    ).toEqual(["ctl/hello-1", "ctl/hello-2", "probe/held-1"])
   })
 
   it("pushes a full snapshot, then the transitions of a drained worker, over /api/events", async () => {
@@ -206,7 +225,13 @@ describe("controller and worker HTTP surfaces", () => {
 
       await Effect.runPromise(controller.drain("ctl/hello-2", 2_000))
       const draining = await stream.waitFor("hello-2 draining", (e) => e.event === "transition" && JSON.parse(e.data).to === "draining")
-      expect(JSON.parse(draining.data)).toMatchObject({ workerId: "ctl/hello-2", from: "healthy", to: "draining", event: "DRAIN", worker: { state: "draining" } })
+      expect(JSON.parse(draining.data)).toMatchObject({
+        workerId: "ctl/hello-2",
+        from: "healthy",
+        to: "draining",
+        event: "DRAIN",
+        worker: { state: "draining" },
+      })
       const stopped = await stream.waitFor("hello-2 stopped", (e) => e.event === "transition" && JSON.parse(e.data).to === "stopped")
       expect(JSON.parse(stopped.data)).toMatchObject({ workerId: "ctl/hello-2", from: "draining", to: "stopped" })
       expect(JSON.parse(stopped.data).worker).toBeUndefined()
@@ -247,7 +272,12 @@ describe("controller and worker HTTP surfaces", () => {
     const metrics = readExposition((await get(`${probes}metrics`)).body)
     expect(metrics.value("crank_worker_in_flight", { worker: "probe/held-1" })).toBe(1)
     expect(metrics.families.get("crank_worker_state")?.type).toBe("gauge")
-    expect(metrics.select("crank_worker_state", { worker: "probe/held-1" }).filter((s) => s.value === 1).map((s) => s.labels.state)).toEqual(["healthy"])
+    expect(
+      metrics
+        .select("crank_worker_state", { worker: "probe/held-1" })
+        .filter((s) => s.value === 1)
+        .map((s) => s.labels.state),
+    ).toEqual(["healthy"])
 
     await Effect.runPromise(controller.drain("probe/held-1", 10_000))
     const answer = await until("/readyz answers 503", async () => {

@@ -51,7 +51,12 @@ const openEvents = (url: string) =>
     Effect.acquireRelease(
       Effect.sync(() => {
         const events: Array<ServerSentEvent> = []
-        const request = http.get(url, (response) => response.setEncoding("utf8").on("data", eventStreamParser((e) => events.push(e))))
+        const request = http.get(url, (response) =>
+          response.setEncoding("utf8").on(
+            "data",
+            eventStreamParser((e) => events.push(e)),
+          ),
+        )
         return { events, request }
       }),
       ({ request }) => Effect.sync(() => request.destroy()),

@@ -27,7 +27,9 @@ const scenario = Effect.gen(function* () {
   const log: Array<string> = []
   const controller = yield* Controller.make({ addresses: ["memory://controller"] })
   const subscription = yield* PubSub.subscribe(controller.transitions)
-  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(PubSub.take(subscription), (t) => Effect.sync(() => log.push(`${t.at} ${t.workerId} ${t.from}→${t.to} ${t.event}`)))))
+  yield* Effect.forkScoped(
+    Effect.forever(Effect.flatMap(PubSub.take(subscription), (t) => Effect.sync(() => log.push(`${t.at} ${t.workerId} ${t.from}→${t.to} ${t.event}`)))),
+  )
   const workers = []
   for (let i = 0; i < 3; i++) workers.push(yield* Worker.start(hello, { controller: "memory://controller", listen: "memory://" }))
   log.push(`ids ${workers.map((w) => w.id).join(" ")}`)
@@ -43,7 +45,12 @@ const scenario = Effect.gen(function* () {
     yield* yieldTimes(20)
   }
   for (let i = 0; i < 3; i++) log.push(`answered by ${(yield* client.invoke(HelloGreet, { message: `late ${i}` })).worker}`)
-  log.push(`final ${controller.workers().map((w) => `${w.id}:${w.state}`).join(" ")}`)
+  log.push(
+    `final ${controller
+      .workers()
+      .map((w) => `${w.id}:${w.state}`)
+      .join(" ")}`,
+  )
   return log
 })
 

@@ -28,19 +28,21 @@ const timings = { heartbeatIntervalMs: 100, staleAfterMs: 400, evictAfterMs: 1_0
  * Runs `body` in virtual time with the test timings, every party on one fresh in-memory transport unless it is
  * given its own (a worker dialling through a recording wrapper).
  */
-const virtual = <A, E>(body: (transport: MemoryTransport.MemoryTransport) => Effect.Effect<A, E, Scope.Scope | Transport>) => () =>
-  Effect.runPromise(
-    Effect.suspend(() => {
-      const transport = MemoryTransport.make()
-      return Effect.scoped(body(transport)).pipe(Effect.provideService(Transport, transport))
-    }).pipe(
-      Effect.asVoid,
-      withTunables(timings),
-      Effect.provide(TestClock.layer()),
-      // The worker logs reconnects at Info; the tests check behaviour, not log lines.
-      Effect.provideService(References.MinimumLogLevel, "Warn"),
-    ),
-  )
+const virtual =
+  <A, E>(body: (transport: MemoryTransport.MemoryTransport) => Effect.Effect<A, E, Scope.Scope | Transport>) =>
+  () =>
+    Effect.runPromise(
+      Effect.suspend(() => {
+        const transport = MemoryTransport.make()
+        return Effect.scoped(body(transport)).pipe(Effect.provideService(Transport, transport))
+      }).pipe(
+        Effect.asVoid,
+        withTunables(timings),
+        Effect.provide(TestClock.layer()),
+        // The worker logs reconnects at Info; the tests check behaviour, not log lines.
+        Effect.provideService(References.MinimumLogLevel, "Warn"),
+      ),
+    )
 
 /** A worker the test drives by hand: it registers and beats only when told to. */
 const fakeWorker = (transport: Transport, workerId: string) =>
@@ -74,8 +76,7 @@ const stateAt = (controller: Controller.Controller, id: string) => controller.wo
 const expectState = (controller: Controller.Controller, id: string, state: string | undefined) =>
   settled(`${id} ${state ?? "removed"}`, () => stateAt(controller, id) === state, { show: () => stateAt(controller, id) })
 
-const greet = (id: string) =>
-  ({ _tag: "Invoke", id, capability: "hello.greet", range: "^1", input: { message: "x" }, timeoutMs: 1_000 }) as const
+const greet = (id: string) => ({ _tag: "Invoke", id, capability: "hello.greet", range: "^1", input: { message: "x" }, timeoutMs: 1_000 }) as const
 
 describe("heartbeats (virtual time)", () => {
   it(
@@ -244,9 +245,12 @@ describe("heartbeats (virtual time)", () => {
       Effect.gen(function* () {
         const controller = yield* Controller.make({ addresses: [address] })
         const dialer = recording(transport)
-        const worker = yield* Worker.start(defineWorker({ name: "w", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
-          controller: address,
-        }).pipe(withTunables({ registerBackoffInitialMs: 100, registerBackoffMaxMs: 1_000 }), Effect.provideService(Transport, dialer))
+        const worker = yield* Worker.start(
+          defineWorker({ name: "w", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }),
+          {
+            controller: address,
+          },
+        ).pipe(withTunables({ registerBackoffInitialMs: 100, registerBackoffMaxMs: 1_000 }), Effect.provideService(Transport, dialer))
         yield* expectState(controller, worker.id, "healthy")
         yield* settled("worker healthy", () => worker.state() === "healthy")
 
@@ -271,9 +275,12 @@ describe("heartbeats (virtual time)", () => {
     virtual((transport) =>
       Effect.gen(function* () {
         const dialer = recording(transport)
-        const worker = yield* Worker.start(defineWorker({ name: "early", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
-          controller: address,
-        }).pipe(withTunables({ registerBackoffInitialMs: 100, registerBackoffMaxMs: 1_000 }), Effect.provideService(Transport, dialer))
+        const worker = yield* Worker.start(
+          defineWorker({ name: "early", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }),
+          {
+            controller: address,
+          },
+        ).pipe(withTunables({ registerBackoffInitialMs: 100, registerBackoffMaxMs: 1_000 }), Effect.provideService(Transport, dialer))
         yield* settled("first attempt", () => dialer.attempts(address) === 1)
         // Five virtual seconds with nobody listening, 50 ms at a time.
         for (let t = 0; t < 5_000; t += 50) {
@@ -312,9 +319,12 @@ describe("heartbeats (virtual time)", () => {
       Effect.gen(function* () {
         const controller = yield* Controller.make({ addresses: [address] })
         const dialer = recording(transport)
-        const worker = yield* Worker.start(defineWorker({ name: "steady", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }), {
-          controller: address,
-        }).pipe(Effect.provideService(Transport, dialer))
+        const worker = yield* Worker.start(
+          defineWorker({ name: "steady", implements: [implement(HelloGreet, ({ message }, { workerId }) => ({ greeting: message, worker: workerId }))] }),
+          {
+            controller: address,
+          },
+        ).pipe(Effect.provideService(Transport, dialer))
         yield* expectState(controller, worker.id, "healthy")
         let lastBeat = controller.worker(worker.id)!.lastHeartbeatAt
         // 50 intervals = 5 s of virtual time, 12.5 stale windows.

@@ -12,7 +12,7 @@ import { withTunables } from "../../actors/Tunables.ts"
 import * as Worker from "../../actors/Worker.ts"
 import { defineWorker, type WorkerDefinition } from "../../actors/WorkerDefinition.ts"
 import { defineCapability } from "../../capabilities/Capability.ts"
-import { CrankError } from "../../capabilities/CrankError.ts"
+import type { CrankError } from "../../capabilities/CrankError.ts"
 import { GreetInput, GreetOutput, HelloGreet } from "../../examples/hello/capability.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import { Transport } from "../../transports/Transport.ts"
@@ -41,10 +41,12 @@ const Faulty = defineCapability({
   output: Schema.Struct({ ok: Schema.Boolean }),
 })
 
-const greetAs = (version: string) => ({ message }: GreetInput, { workerId }: { readonly workerId: string }) => ({
-  greeting: `Hello ${version}, ${message}`,
-  worker: workerId,
-})
+const greetAs =
+  (version: string) =>
+  ({ message }: GreetInput, { workerId }: { readonly workerId: string }) => ({
+    greeting: `Hello ${version}, ${message}`,
+    worker: workerId,
+  })
 
 const helloWorker = (name: string) => defineWorker({ name, implements: [implement(HelloGreet, greetAs("1.0.0"))] })
 
@@ -83,7 +85,10 @@ const mesh = (options: { readonly token?: string } = {}) =>
     return { transport, controller, client, start, healthy }
   })
 
-const scoped = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () => Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
+const scoped =
+  <A, E>(body: Effect.Effect<A, E, Scope.Scope>) =>
+  () =>
+    Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
 
 const failureOf = <A>(effect: Effect.Effect<A, CrankError>) =>
   Effect.flip(effect).pipe(Effect.map((error) => ({ code: error.code, message: error.message, retriable: error.retriable })))
@@ -178,9 +183,7 @@ describe("in-process mesh", () => {
     scoped(
       Effect.gen(function* () {
         const { client, start, healthy, controller } = yield* mesh()
-        const worker = yield* start(
-          defineWorker({ name: "hang", implements: [implement(Hang, () => Effect.never), implement(HelloGreet, greetAs("1.0.0"))] }),
-        )
+        const worker = yield* start(defineWorker({ name: "hang", implements: [implement(Hang, () => Effect.never), implement(HelloGreet, greetAs("1.0.0"))] }))
         yield* healthy(worker.id)
         // The request's own 30 ms deadline ended it (the message names it), not the client's default.
         const timeout = yield* failureOf(client.invoke(Hang, {}, { timeoutMs: 30 }))
@@ -261,9 +264,7 @@ describe("in-process mesh", () => {
       Effect.gen(function* () {
         const { client, start, healthy, controller } = yield* mesh()
         const gate = yield* Latch.make()
-        const slow = implement(Slow, ({ n, hold }, { workerId }) =>
-          (hold ? gate.await : Effect.void).pipe(Effect.as({ n, worker: workerId })),
-        )
+        const slow = implement(Slow, ({ n, hold }, { workerId }) => (hold ? gate.await : Effect.void).pipe(Effect.as({ n, worker: workerId })))
         const definition = defineWorker({ name: "slow", implements: [slow, implement(HelloGreet, greetAs("1.0.0"))] })
 
         const a = yield* start(definition)
@@ -416,4 +417,3 @@ describe("in-process mesh", () => {
     ),
   )
 })
-

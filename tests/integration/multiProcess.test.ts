@@ -9,7 +9,7 @@
 import { Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import { HelloGreet } from "../../examples/hello/capability.ts"
-import { useMeshClients, type MeshClient } from "../support/meshClient.ts"
+import { type MeshClient, useMeshClients } from "../support/meshClient.ts"
 import { until } from "../support/poll.ts"
 import { type CrankProcess, freePort, useProcesses } from "../support/processes.ts"
 import { TestSlow } from "../support/slowWorker.ts"

@@ -21,10 +21,10 @@ import { settled } from "../support/poll.ts"
 const address = "memory://controller"
 const timings = { heartbeatIntervalMs: 100, staleAfterMs: 400, evictAfterMs: 1_000 }
 
-const virtual = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () =>
-  Effect.runPromise(
-    Effect.scoped(body).pipe(Effect.asVoid, Effect.provide(TestClock.layer()), Effect.provideService(References.MinimumLogLevel, "Warn")),
-  )
+const virtual =
+  <A, E>(body: Effect.Effect<A, E, Scope.Scope>) =>
+  () =>
+    Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid, Effect.provide(TestClock.layer()), Effect.provideService(References.MinimumLogLevel, "Warn")))
 
 /** A worker that registers and beats once, then does only what the test tells it. */
 const fakeWorker = (transport: Transport, workerId: string, capabilities: ReadonlyArray<Capability>) =>
@@ -75,9 +75,7 @@ describe("NO_WORKER messages", () => {
           message: 'no capability "hello.gret" in the mesh; did you mean hello.greet?',
           retriable: true,
         })
-        expect((yield* failureOf(client.invoke("video.transcode", {}))).message).toBe(
-          'no capability "video.transcode" in the mesh; it offers hello.greet',
-        )
+        expect((yield* failureOf(client.invoke("video.transcode", {}))).message).toBe('no capability "video.transcode" in the mesh; it offers hello.greet')
         expect((yield* failureOf(client.invoke("hello.greet@^2", { message: "x" }))).message).toBe(
           "hello.greet@^2: no version matches; the mesh has hello.greet 1.0.0",
         )

@@ -1,10 +1,10 @@
 import { Effect, Exit, Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { awaitWorkers } from "../../actors/awaitWorkers.ts"
+import * as Client from "../../actors/Client.ts"
 import { withTunables } from "../../actors/Tunables.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import hello from "../../examples/hello/index.ts"
-import * as Client from "../../actors/Client.ts"
 import * as Node from "../../src/Node.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import { Transport } from "../../transports/Transport.ts"
@@ -21,9 +21,7 @@ const crashingTransport = (crashes: number): Transport & { dials: () => number }
     connect: (address, handlers) =>
       Effect.suspend(() => {
         dials++
-        return address === "memory://controller" && dials <= crashes
-          ? Effect.die(new Error(`injected crash #${dials}`))
-          : inner.connect(address, handlers)
+        return address === "memory://controller" && dials <= crashes ? Effect.die(new Error(`injected crash #${dials}`)) : inner.connect(address, handlers)
       }),
     dials: () => dials,
   }
@@ -51,7 +49,9 @@ describe("a node under its root supervisor", () => {
       const children = await Effect.runPromise(node.supervisor.children)
       expect(children.find((c) => c.id === "hello-1")?.restarts).toBe(1)
       expect(transport.dials()).toBeGreaterThanOrEqual(2)
-      const client = await Effect.runPromise(Client.make({ controller: "memory://controller" }).pipe(Effect.provideService(Transport, transport), Scope.provide(scope)))
+      const client = await Effect.runPromise(
+        Client.make({ controller: "memory://controller" }).pipe(Effect.provideService(Transport, transport), Scope.provide(scope)),
+      )
       const out = await Effect.runPromise(client.invoke(HelloGreet, { message: "again" }))
       expect(out).toEqual({ greeting: "Hello, again", worker: "n/hello-1" })
     } finally {

@@ -20,18 +20,22 @@ const listening = (port: number): Promise<boolean> =>
   })
 
 describe("npm start", () => {
-  it.each(["SIGTERM", "SIGINT"] as const)("drains and exits 0 on %s to npm's pid, leaving nothing running", async (signal) => {
-    const port = await freePort()
-    const dev = processes.start(["--port", String(port), "--replicas", "1"], { command: ["npm", "start", "--"], name: "npm start" })
-    await dev.waitForLine("crank dev: controller on", 60_000)
-    expect(await listening(port)).toBe(true)
+  it.each(["SIGTERM", "SIGINT"] as const)(
+    "drains and exits 0 on %s to npm's pid, leaving nothing running",
+    async (signal) => {
+      const port = await freePort()
+      const dev = processes.start(["--port", String(port), "--replicas", "1"], { command: ["npm", "start", "--"], name: "npm start" })
+      await dev.waitForLine("crank dev: controller on", 60_000)
+      expect(await listening(port)).toBe(true)
 
-    dev.child.kill(signal)
-    expect(await dev.exited).toEqual({ code: 0, signal: null })
-    const output = dev.stdout() + dev.stderr()
-    expect(output).toMatch(/dev\/hello-1: healthy → draining \(DRAIN\)/)
-    expect(output).toMatch(/dev\/hello-1: draining → stopped \(DRAINED\)/)
-    // The mesh's own process is gone with npm: its port is free again.
-    expect(await listening(port)).toBe(false)
-  }, 90_000)
+      dev.child.kill(signal)
+      expect(await dev.exited).toEqual({ code: 0, signal: null })
+      const output = dev.stdout() + dev.stderr()
+      expect(output).toMatch(/dev\/hello-1: healthy → draining \(DRAIN\)/)
+      expect(output).toMatch(/dev\/hello-1: draining → stopped \(DRAINED\)/)
+      // The mesh's own process is gone with npm: its port is free again.
+      expect(await listening(port)).toBe(false)
+    },
+    90_000,
+  )
 })

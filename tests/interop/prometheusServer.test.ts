@@ -95,11 +95,19 @@ describe("a Prometheus server scraping the controller", () => {
     const show = () => ({ exit: server?.exitCode ?? server?.signalCode ?? null, output: output.slice(-2_000) })
 
     // Ready, then the controller scraped successfully at least once.
-    await until("prometheus ready", async () => (await fetch(`${base}/-/ready`, { signal: AbortSignal.timeout(2_000) })).status === 200, { timeoutMs: 30_000, show })
-    expect(await until("the controller scraped (up == 1)", async () => (await scalar(base, 'up{job="crank"}')) === 1 && true, { timeoutMs: 30_000, show })).toBe(true)
+    await until("prometheus ready", async () => (await fetch(`${base}/-/ready`, { signal: AbortSignal.timeout(2_000) })).status === 200, {
+      timeoutMs: 30_000,
+      show,
+    })
+    expect(
+      await until("the controller scraped (up == 1)", async () => (await scalar(base, 'up{job="crank"}')) === 1 && true, { timeoutMs: 30_000, show }),
+    ).toBe(true)
 
     // The number of healthy workers, as Prometheus stored it from the controller.
-    const healthy = await until("a sample of crank_workers{state=\"healthy\"}", () => scalar(base, 'crank_workers{job="crank",state="healthy"}'), { timeoutMs: 30_000, show })
+    const healthy = await until('a sample of crank_workers{state="healthy"}', () => scalar(base, 'crank_workers{job="crank",state="healthy"}'), {
+      timeoutMs: 30_000,
+      show,
+    })
     expect(healthy).toBe(2)
     expect(await scalar(base, 'sum(crank_workers{job="crank"})')).toBe(2)
     expect(await scalar(base, 'crank_workers{job="crank",state="stale"}')).toBe(0)

@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import { useMeshClients } from "../support/meshClient.ts"
 import { until } from "../support/poll.ts"
-import { readExposition } from "../support/prometheusText.ts"
 import { freePort, useProcesses } from "../support/processes.ts"
+import { readExposition } from "../support/prometheusText.ts"
 import { promtoolCheck, requireProgram } from "../support/promtool.ts"
 
 const processes = useProcesses()

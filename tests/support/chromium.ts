@@ -9,7 +9,7 @@
  * these are a minimal, safe list instead: headless, quiet, off the network.
  */
 import sparticuz from "@sparticuz/chromium"
-import { chromium, type Browser } from "playwright-core"
+import { type Browser, chromium } from "playwright-core"
 
 export const chromiumArgs = [
   // The tests may run as root (CI containers), where Chromium's sandbox cannot start.
@@ -24,5 +24,4 @@ export const chromiumArgs = [
 /** The packaged Chromium's path, extracting it on first use. */
 export const chromiumPath = (): Promise<string> => sparticuz.executablePath()
 
-export const launchChromium = async (): Promise<Browser> =>
-  chromium.launch({ executablePath: await chromiumPath(), headless: true, args: [...chromiumArgs] })
+export const launchChromium = async (): Promise<Browser> => chromium.launch({ executablePath: await chromiumPath(), headless: true, args: [...chromiumArgs] })

@@ -3,8 +3,8 @@
  * drain stays in `draining` for as long as a test needs to look at it (no timing guesses).
  */
 import { Schema } from "effect"
-import { defineCapability, defineWorker, implement } from "../../src/index.ts"
 import type { WorkerDefinition } from "../../actors/WorkerDefinition.ts"
+import { defineCapability, defineWorker, implement } from "../../src/index.ts"
 
 export const TestHold = defineCapability({
   id: "test.hold",

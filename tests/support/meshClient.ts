@@ -3,13 +3,14 @@
  * with a Promise face so tests can mix it with child processes. Each client owns a scope; `useMeshClients()`
  * closes every client a test opened after that test, pass or fail.
  */
-import { Transport } from "../../transports/Transport.ts"
+
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, afterEach } from "vitest"
 import * as Client from "../../actors/Client.ts"
 import type { Capability, InputOf, OutputOf } from "../../capabilities/Capability.ts"
-import { CrankStatus, type MeshStatus } from "../../capabilities/crank.ts"
 import type { CrankError } from "../../capabilities/CrankError.ts"
+import { CrankStatus, type MeshStatus } from "../../capabilities/crank.ts"
+import { Transport } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 
 export interface MeshClient {
@@ -21,14 +22,13 @@ export interface MeshClient {
   readonly close: () => Promise<void>
 }
 
-export const connectClient = async (
-  controller: string,
-  options: Partial<Omit<Client.ClientOptions, "transport" | "controller">> = {},
-): Promise<MeshClient> => {
+export const connectClient = async (controller: string, options: Partial<Omit<Client.ClientOptions, "transport" | "controller">> = {}): Promise<MeshClient> => {
   const scope = Effect.runSync(Scope.make())
   const close = () => Effect.runPromise(Scope.close(scope, Exit.void))
   const client = await Effect.runPromise(
-    Client.make({ controller, timeoutMs: 5_000, ...options }).pipe(Effect.provideService(Transport, WebSocketTransport.make())).pipe(Scope.provide(scope)),
+    Client.make({ controller, timeoutMs: 5_000, ...options })
+      .pipe(Effect.provideService(Transport, WebSocketTransport.make()))
+      .pipe(Scope.provide(scope)),
   ).catch(async (error) => {
     await close()
     throw error

@@ -49,11 +49,8 @@ export const eventually = <A>(
 ): Effect.Effect<A> => Effect.promise(() => poll(what, probe, options))
 
 /** `eventually` for Promise-style tests: resolves with the probe's value, rejects on the deadline. */
-export const until = <A>(
-  what: string,
-  probe: () => A | undefined | false | Promise<A | undefined | false>,
-  options: EventuallyOptions = {},
-): Promise<A> => Effect.runPromise(eventually(what, probe, options))
+export const until = <A>(what: string, probe: () => A | undefined | false | Promise<A | undefined | false>, options: EventuallyOptions = {}): Promise<A> =>
+  Effect.runPromise(eventually(what, probe, options))
 
 /** Yields up to `maxYields` times until `probe` holds; virtual time does not move. */
 export const settled = <A>(

@@ -158,10 +158,7 @@ export const startCrank = (args: ReadonlyArray<string>, options: StartOptions = 
     if (status !== undefined) return status
     child.kill(signal)
     let timer: ReturnType<typeof setTimeout> | undefined
-    const outcome = await Promise.race([
-      exited,
-      new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), timeoutMs))),
-    ])
+    const outcome = await Promise.race([exited, new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), timeoutMs)))])
     clearTimeout(timer)
     if (outcome !== "late") return outcome
     child.kill("SIGKILL")

@@ -26,7 +26,10 @@ export interface Exposition {
   /** The value of the series `name` with exactly `labels` (any order), or undefined. */
   readonly value: (name: string, labels?: Readonly<Record<string, string>>) => number | undefined
   /** The series of `name` whose labels include `labels`. */
-  readonly select: (name: string, labels?: Readonly<Record<string, string>>) => ReadonlyArray<{ readonly labels: Readonly<Record<string, string>>; readonly value: number }>
+  readonly select: (
+    name: string,
+    labels?: Readonly<Record<string, string>>,
+  ) => ReadonlyArray<{ readonly labels: Readonly<Record<string, string>>; readonly value: number }>
 }
 
 const types = new Set<string>(["counter", "gauge", "histogram", "summary", "untyped"])
@@ -120,7 +123,6 @@ export const readExposition = (text: string): Exposition => {
 
   const select = (name: string, labels: Readonly<Record<string, string>> = {}) =>
     list.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).map(({ labels, value }) => ({ labels, value }))
-  const value = (name: string, labels: Readonly<Record<string, string>> = {}) =>
-    list.find((s) => s.name === name && sameLabels(s.labels, labels))?.value
+  const value = (name: string, labels: Readonly<Record<string, string>> = {}) => list.find((s) => s.name === name && sameLabels(s.labels, labels))?.value
   return { families, series, value, select }
 }

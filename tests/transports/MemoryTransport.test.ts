@@ -1,4 +1,8 @@
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import { transportConformance } from "./conformance.ts"
 
-transportConformance("MemoryTransport", () => MemoryTransport.make(), () => "memory://")
+transportConformance(
+  "MemoryTransport",
+  () => MemoryTransport.make(),
+  () => "memory://",
+)

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Exit, Logger, Scope } from "effect"
+import { Effect, Exit, Logger, type Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import type { ControlMessage, Heartbeat } from "../../transports/Envelope.ts"
@@ -17,8 +17,16 @@ import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 import { eventually } from "../support/poll.ts"
 import { invoke, Peer, transportConformance } from "./conformance.ts"
 
-transportConformance("WebSocketTransport over 127.0.0.1", () => WebSocketTransport.make(), () => "ws://127.0.0.1:0/mesh")
-transportConformance("WebSocketTransport over [::1]", () => WebSocketTransport.make(), () => "ws://[::1]:0")
+transportConformance(
+  "WebSocketTransport over 127.0.0.1",
+  () => WebSocketTransport.make(),
+  () => "ws://127.0.0.1:0/mesh",
+)
+transportConformance(
+  "WebSocketTransport over [::1]",
+  () => WebSocketTransport.make(),
+  () => "ws://[::1]:0",
+)
 
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> => Effect.runPromise(Effect.scoped(effect))
 
@@ -275,11 +283,29 @@ describe("WebSocketTransport", () => {
     beforeAll(() => {
       // A throwaway self-signed certificate for the loopback addresses, made with the system's openssl.
       dir = mkdtempSync(join(tmpdir(), "crank-tls-"))
-      execFileSync("openssl", [
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-        "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
-        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
-      ], { stdio: "ignore" })
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-addext",
+          "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
+          "-keyout",
+          join(dir, "key.pem"),
+          "-out",
+          join(dir, "cert.pem"),
+        ],
+        { stdio: "ignore" },
+      )
       tls = { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }
     })
 

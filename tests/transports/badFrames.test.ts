@@ -4,8 +4,9 @@
  * keeps sending bad frames is closed with 1008 and a reason, while a well-behaved peer on the same listener
  * keeps getting answers.
  */
-import * as Clock from "effect/Clock"
+
 import { Effect, Exit, Scope } from "effect"
+import * as Clock from "effect/Clock"
 import { describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import type { Reply } from "../../transports/Envelope.ts"
@@ -121,7 +122,12 @@ describe("WebSocketTransport: bad frames", () => {
       const peer = await RawPeer.connect(address)
       peer.send("{_tag: Invoke, id: 'x'}")
       expectBadFrame(await peer.next(), undefined, /not valid JSON/)
-      for (const [text, kind] of [["42", "a number"], ["[1,2]", "an array"], ["null", "null"], ['"Invoke"', "a string"]] as const) {
+      for (const [text, kind] of [
+        ["42", "a number"],
+        ["[1,2]", "an array"],
+        ["null", "null"],
+        ['"Invoke"', "a string"],
+      ] as const) {
         peer.send(text)
         expectBadFrame(await peer.next(), undefined, new RegExp(`must be a JSON object.*got ${kind}`))
       }
@@ -268,21 +274,25 @@ describe("WebSocketTransport: bad frames", () => {
 
   it("forgets old bad frames once the window has passed", () => {
     let now = 1_000_000
-    return withListener({ maxBadFrames: 2, badFrameWindowMs: 50 }, async ({ address }) => {
-      const peer = await RawPeer.connect(address)
-      for (let round = 0; round < 3; round++) {
-        peer.send("bad")
-        peer.send("bad")
-        expectBadFrame(await peer.next(), undefined, /JSON/)
-        expectBadFrame(await peer.next(), undefined, /JSON/)
-        now += 50
-      }
-      expect(peer.closed).toBeUndefined()
-      await expectStillServing(peer, "win")
-      // Within one window, the third bad frame is one too many.
-      for (let i = 0; i < 3; i++) peer.send("bad")
-      expect((await peer.waitClosed()).code).toBe(1008)
-    }, () => now)
+    return withListener(
+      { maxBadFrames: 2, badFrameWindowMs: 50 },
+      async ({ address }) => {
+        const peer = await RawPeer.connect(address)
+        for (let round = 0; round < 3; round++) {
+          peer.send("bad")
+          peer.send("bad")
+          expectBadFrame(await peer.next(), undefined, /JSON/)
+          expectBadFrame(await peer.next(), undefined, /JSON/)
+          now += 50
+        }
+        expect(peer.closed).toBeUndefined()
+        await expectStillServing(peer, "win")
+        // Within one window, the third bad frame is one too many.
+        for (let i = 0; i < 3; i++) peer.send("bad")
+        expect((await peer.waitClosed()).code).toBe(1008)
+      },
+      () => now,
+    )
   })
 })
 

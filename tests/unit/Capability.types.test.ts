@@ -8,7 +8,7 @@ import { describe, expect, expectTypeOf, it } from "vitest"
 import { type HandlerContext, implement } from "../../actors/Implementation.ts"
 import { defineWorker } from "../../actors/WorkerDefinition.ts"
 import { type Capability, defineCapability, type ErrorsOf } from "../../capabilities/Capability.ts"
-import { CrankError } from "../../capabilities/CrankError.ts"
+import type { CrankError } from "../../capabilities/CrankError.ts"
 import { declaredError } from "../../capabilities/declaredError.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 
@@ -48,7 +48,8 @@ describe("declared error codes (types)", () => {
         // @ts-expect-error: an undeclared code, yielded
         if (a < 0) return yield* context.error("NEGATIVE", "no such code")
         return a / b
-      }))
+      }),
+    )
     implement(Divide, async ({ a, b }, context) => {
       if (b === 0) throw context.error("DIVIDE_BY_ZERO", "cannot divide by zero")
       // @ts-expect-error: an undeclared code, thrown

@@ -1,11 +1,5 @@
 import { describe, expect, it } from "vitest"
-import {
-  compareVersionsDescending,
-  formatRef,
-  parseRef,
-  refOf,
-  satisfies,
-} from "../../capabilities/CapabilityRef.ts"
+import { compareVersionsDescending, formatRef, parseRef, refOf, satisfies } from "../../capabilities/CapabilityRef.ts"
 import { CrankError } from "../../capabilities/CrankError.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 
@@ -47,12 +41,9 @@ describe("parseRef", () => {
     expect((parseRef(text) as CrankError).message).toContain("capability id")
   })
 
-  it.each(["hello.greet@banana", "hello.greet@^1.x.y.z", "hello.greet@>>1", "hello.greet@1.0.0@2"])(
-    "refuses the range in %j with INVALID_INPUT",
-    (text) => {
-      expectInvalid(text, "semver range")
-    },
-  )
+  it.each(["hello.greet@banana", "hello.greet@^1.x.y.z", "hello.greet@>>1", "hello.greet@1.0.0@2"])("refuses the range in %j with INVALID_INPUT", (text) => {
+    expectInvalid(text, "semver range")
+  })
 
   it("rejects an empty range after @ (a truncated ref is a mistake, not a wildcard)", () => {
     const ref = parseRef("hello.greet@")

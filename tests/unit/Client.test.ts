@@ -2,7 +2,7 @@
  * The client against a fake controller on the in-memory transport: what one `invoke` costs in work the client
  * could have done once (Schema codecs, ref parsing), and what it sends.
  */
-import { Transport } from "../../transports/Transport.ts"
+
 import { Effect, Exit, Schema, Scope } from "effect"
 import { describe, expect, it, vi } from "vitest"
 import * as Client from "../../actors/Client.ts"
@@ -11,13 +11,17 @@ import { defineCapability } from "../../capabilities/Capability.ts"
 import { parseRef } from "../../capabilities/CapabilityRef.ts"
 import type { Invoke, Reply } from "../../transports/Envelope.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
+import { Transport } from "../../transports/Transport.ts"
 
 vi.mock("../../capabilities/CapabilityRef.ts", async (importOriginal) => {
   const original = await importOriginal<typeof import("../../capabilities/CapabilityRef.ts")>()
   return { ...original, parseRef: vi.fn(original.parseRef) }
 })
 
-const scoped = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () => Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
+const scoped =
+  <A, E>(body: Effect.Effect<A, E, Scope.Scope>) =>
+  () =>
+    Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
 
 /** A controller that echoes each request's input back as `{ echoed }` and records what it was sent. */
 const fakeController = Effect.gen(function* () {
@@ -111,7 +115,9 @@ describe("request ids", () => {
           }))
           .pipe(Scope.provide(scope)),
       )
-      const client = await Effect.runPromise(Client.make({ controller: "memory://controller", direct: false }).pipe(Effect.provideService(Transport, transport)).pipe(Scope.provide(scope)))
+      const client = await Effect.runPromise(
+        Client.make({ controller: "memory://controller", direct: false }).pipe(Effect.provideService(Transport, transport)).pipe(Scope.provide(scope)),
+      )
       const once = client.invoke("demo.x", {})
       await Effect.runPromise(Effect.all([once, once, once], { concurrency: "unbounded" }))
       expect(new Set(seen).size).toBe(3)

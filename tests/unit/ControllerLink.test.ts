@@ -10,7 +10,10 @@ import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import { type Handlers, Transport } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 
-const scoped = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () => Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
+const scoped =
+  <A, E>(body: Effect.Effect<A, E, Scope.Scope>) =>
+  () =>
+    Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
 
 const request = (id: string, timeoutMs = 2_000): Invoke => ({ _tag: "Invoke", id, capability: "crank.status", range: "*", input: {}, timeoutMs })
 
@@ -67,7 +70,11 @@ describe("ControllerLink", () => {
         expect(yield* link.call(request("r0"))).toMatchObject({ _tag: "Result" })
         yield* first.stop
         yield* controllerAt(transport, first.address)
-        const replies = yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => request(`r${i + 1}`)), link.call, { concurrency: "unbounded" })
+        const replies = yield* Effect.forEach(
+          Array.from({ length: 20 }, (_, i) => request(`r${i + 1}`)),
+          link.call,
+          { concurrency: "unbounded" },
+        )
         expect(replies.filter((r) => r._tag === "Failure")).toEqual([])
         expect(link.dials()).toBe(2)
       }),

@@ -11,7 +11,10 @@ import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import { type Handlers, Transport } from "../../transports/Transport.ts"
 import { eventually, settled, yieldTimes } from "../support/poll.ts"
 
-const scoped = <A, E>(body: Effect.Effect<A, E, Scope.Scope>) => () => Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
+const scoped =
+  <A, E>(body: Effect.Effect<A, E, Scope.Scope>) =>
+  () =>
+    Effect.runPromise(Effect.scoped(body).pipe(Effect.asVoid))
 
 const request = (id: string, timeoutMs = 1_000, capability = "x.y"): Invoke => ({ _tag: "Invoke", id, capability, range: "^1", input: null, timeoutMs })
 
@@ -31,8 +34,10 @@ const fakeWorker = (transport: Transport, address: string, answer: (invoke: Invo
   })
 
 const result = (invoke: Invoke): Effect.Effect<Reply> => Effect.succeed({ _tag: "Result", id: invoke.id, output: "direct" })
-const failing = (code: string) => (invoke: Invoke): Effect.Effect<Reply> =>
-  Effect.succeed({ _tag: "Failure", id: invoke.id, code, message: `worker says ${code}`, retriable: true })
+const failing =
+  (code: string) =>
+  (invoke: Invoke): Effect.Effect<Reply> =>
+    Effect.succeed({ _tag: "Failure", id: invoke.id, code, message: `worker says ${code}`, retriable: true })
 
 /** A relay that answers `relayed` and records each request it was given. */
 const recordingRelay = () => {
@@ -56,7 +61,10 @@ const holding = (inner: Transport) => {
     listen: inner.listen,
     connect: (address, handlers) =>
       Effect.andThen(
-        Effect.acquireRelease(Effect.sync(() => held++), () => Effect.sync(() => held--)),
+        Effect.acquireRelease(
+          Effect.sync(() => held++),
+          () => Effect.sync(() => held--),
+        ),
         inner.connect(address, handlers),
       ),
   }
@@ -71,7 +79,9 @@ describe("DirectRoutes", () => {
         const transport = MemoryTransport.make()
         const a = yield* fakeWorker(transport, "memory://a", result)
         const { relay, relayed } = recordingRelay()
-        const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(Effect.provideService(Transport, transport))
+        const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(
+          Effect.provideService(Transport, transport),
+        )
         expect(yield* routes.call(request("r1"))).toMatchObject({ _tag: "Result", output: "direct" })
         expect(yield* routes.call(request("r2", 1_000, "other.cap"))).toMatchObject({ _tag: "Result", output: "relayed" })
         expect(a.served.map((i) => i.id)).toEqual(["r1"])
@@ -116,7 +126,9 @@ describe("DirectRoutes", () => {
           const workerScope = yield* Scope.make()
           const a = yield* fakeWorker(memory, "memory://a", result).pipe(Scope.provide(workerScope))
           const { relay, relayed } = recordingRelay()
-          const routes = yield* DirectRoutes.make({ refreshMs: 1_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(Effect.provideService(Transport, transport))
+          const routes = yield* DirectRoutes.make({ refreshMs: 1_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(
+            Effect.provideService(Transport, transport),
+          )
           expect(yield* routes.call(request("r1"))).toMatchObject({ output: "direct" })
           expect(held()).toBe(1)
           // The worker's listener goes away, and its connection with it.
@@ -145,7 +157,9 @@ describe("DirectRoutes", () => {
           const transport = MemoryTransport.make()
           yield* fakeWorker(transport, "memory://a", (invoke) => Effect.andThen(Effect.sleep(300), failing("DRAINING")(invoke)))
           const { relay, relayed } = recordingRelay()
-          const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(Effect.provideService(Transport, transport))
+          const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(
+            Effect.provideService(Transport, transport),
+          )
           const call = yield* Effect.forkChild(routes.call(request("r1", 1_000)), { startImmediately: true })
           yield* TestClock.adjust(300)
           expect(yield* Fiber.join(call)).toMatchObject({ _tag: "Result", output: "relayed" })
@@ -161,7 +175,9 @@ describe("DirectRoutes", () => {
           const transport = MemoryTransport.make()
           yield* fakeWorker(transport, "memory://a", (invoke) => Effect.andThen(Effect.sleep(1_000), failing("OVERLOADED")(invoke)))
           const { relay, relayed } = recordingRelay()
-          const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(Effect.provideService(Transport, transport))
+          const routes = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a")] }) }).pipe(
+            Effect.provideService(Transport, transport),
+          )
           const call = yield* Effect.forkChild(routes.call(request("r1", 1_000)), { startImmediately: true })
           yield* TestClock.adjust(1_000)
           const reply = yield* Fiber.join(call)
@@ -231,7 +247,11 @@ describe("DirectRoutes", () => {
           }).pipe(Effect.provideService(Transport, transport))
           const before = yield* quiet(() => fetches)
           const calls = yield* Effect.forkChild(
-            Effect.forEach(Array.from({ length: 50 }, (_, i) => request(`r${i}`)), routes.call, { concurrency: "unbounded" }),
+            Effect.forEach(
+              Array.from({ length: 50 }, (_, i) => request(`r${i}`)),
+              routes.call,
+              { concurrency: "unbounded" },
+            ),
             { startImmediately: true },
           )
           yield* eventually("50 requests at the worker", () => a.served.length === 50)
@@ -279,8 +299,16 @@ describe("DirectRoutes", () => {
           const transport = MemoryTransport.make()
           yield* fakeWorker(transport, "memory://a", failing("UNAVAILABLE"))
           yield* fakeWorker(transport, "memory://b", failing("UNAVAILABLE"))
-          const once = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay: recordingRelay().relay, fetch: Effect.succeed({ workers: [worker("a", "memory://a", false)] }) }).pipe(Effect.provideService(Transport, transport))
-          const idem = yield* DirectRoutes.make({ refreshMs: 3_600_000, relay: recordingRelay().relay, fetch: Effect.succeed({ workers: [worker("b", "memory://b", true)] }) }).pipe(Effect.provideService(Transport, transport))
+          const once = yield* DirectRoutes.make({
+            refreshMs: 3_600_000,
+            relay: recordingRelay().relay,
+            fetch: Effect.succeed({ workers: [worker("a", "memory://a", false)] }),
+          }).pipe(Effect.provideService(Transport, transport))
+          const idem = yield* DirectRoutes.make({
+            refreshMs: 3_600_000,
+            relay: recordingRelay().relay,
+            fetch: Effect.succeed({ workers: [worker("b", "memory://b", true)] }),
+          }).pipe(Effect.provideService(Transport, transport))
           expect(yield* once.call(request("r1"))).toMatchObject({ _tag: "Failure", code: "UNAVAILABLE" })
           expect(yield* idem.call(request("r2"))).toMatchObject({ _tag: "Result", output: "relayed" })
         }),

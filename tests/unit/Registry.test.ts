@@ -3,9 +3,9 @@
  * commands for the shell (send, close, publish). No fibers, no clock: time is the number passed in.
  */
 import { describe, expect, it } from "vitest"
+import { type Command, Registry } from "../../actors/Registry.ts"
 import { descriptorOf } from "../../capabilities/Capability.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
-import { type Command, Registry } from "../../actors/Registry.ts"
 import { protocolVersion, type Register } from "../../transports/Envelope.ts"
 
 class Link {
@@ -30,7 +30,8 @@ const beat = (workerId: string, seq: number) => ({ _tag: "Heartbeat", workerId, 
 const published = (commands: ReadonlyArray<Command<Link>>) =>
   commands.flatMap((c) => (c._tag === "Published" ? [`${c.transition.workerId}: ${c.transition.from} → ${c.transition.to} (${c.transition.event})`] : []))
 const sent = (commands: ReadonlyArray<Command<Link>>) => commands.flatMap((c) => (c._tag === "Send" ? [`${c.connection.name} ← ${c.message._tag}`] : []))
-const closed = (commands: ReadonlyArray<Command<Link>>) => commands.flatMap((c) => (c._tag === "Close" ? [`${c.connection.name} ${c.info.code} ${c.info.reason}`] : []))
+const closed = (commands: ReadonlyArray<Command<Link>>) =>
+  commands.flatMap((c) => (c._tag === "Close" ? [`${c.connection.name} ${c.info.code} ${c.info.reason}`] : []))
 
 describe("Registry", () => {
   it("registers, acknowledges heartbeats, and routes only a healthy worker", () => {
@@ -122,7 +123,10 @@ describe("Registry", () => {
   it("skips a worker whose link closed when picking, and never hands back the one being retried", () => {
     const registry = new Registry<Link>(timings)
     const [a, b] = [new Link("a"), new Link("b")]
-    for (const [link, id] of [[a, "w1"], [b, "w2"]] as const) {
+    for (const [link, id] of [
+      [a, "w1"],
+      [b, "w2"],
+    ] as const) {
       registry.step({ _tag: "Message", connection: link, message: register(id) }, 0)
       registry.step({ _tag: "Message", connection: link, message: beat(id, 1) }, 0)
     }

@@ -1,5 +1,5 @@
-import * as Clock from "effect/Clock"
 import { Effect, Exit, Fiber, Latch, Logger, Result, Schema } from "effect"
+import * as Clock from "effect/Clock"
 import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import type { HandlerContext, Implementation } from "../../actors/Implementation.ts"
@@ -119,14 +119,21 @@ describe("RequestServer", () => {
 
   describe("handler defects", () => {
     const defects: ReadonlyArray<[string, (text: string) => unknown]> = [
-      ["a throw", () => {
-        throw new Error("boom: thrown")
-      }],
+      [
+        "a throw",
+        () => {
+          throw new Error("boom: thrown")
+        },
+      ],
       ["Effect.die", () => Effect.die(new Error("boom: died"))],
       ["a rejected Promise", () => Promise.reject(new Error("boom: rejected"))],
-      ["a Promise that throws later", () => Promise.resolve().then(() => {
-        throw new Error("boom: async throw")
-      })],
+      [
+        "a Promise that throws later",
+        () =>
+          Promise.resolve().then(() => {
+            throw new Error("boom: async throw")
+          }),
+      ],
     ]
 
     it.each(defects)("%s is INTERNAL, logged, and the next request succeeds", async (_, fault) => {
@@ -150,17 +157,27 @@ describe("RequestServer", () => {
     // Every way a handler can fail with a CrankError: the rule in RequestServer.ts treats them all alike.
     const raisers = (code: string, message: string): ReadonlyArray<[string, (context: HandlerContext<string>) => unknown]> => [
       ["Effect.fail", (context) => Effect.fail(context.error(code, message))],
-      ["yield* in Effect.gen", (context) => Effect.gen(function* () {
-        return yield* context.error(code, message)
-      })],
-      ["a throw", (context) => {
-        throw context.error(code, message)
-      }],
+      [
+        "yield* in Effect.gen",
+        (context) =>
+          Effect.gen(function* () {
+            return yield* context.error(code, message)
+          }),
+      ],
+      [
+        "a throw",
+        (context) => {
+          throw context.error(code, message)
+        },
+      ],
       ["a rejected Promise", (context) => Promise.reject(context.error(code, message))],
-      ["a throw in an async handler", async (context) => {
-        await Promise.resolve()
-        throw context.error(code, message)
-      }],
+      [
+        "a throw in an async handler",
+        async (context) => {
+          await Promise.resolve()
+          throw context.error(code, message)
+        },
+      ],
     ]
     const messages = (logs: ReturnType<typeof captureLogs>, level: string) =>
       logs.lines.filter((line) => line.level === level).map((line) => JSON.stringify(line.message))

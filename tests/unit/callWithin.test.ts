@@ -49,7 +49,10 @@ describe("callAfter", () => {
     inVirtualTime(
       Effect.gen(function* () {
         const budgets: Array<number> = []
-        const fiber = yield* Effect.forkChild(callAfter(Effect.as(Effect.sleep(400), echoConnection(budgets)), invoke, () => Effect.die("no")), { startImmediately: true })
+        const fiber = yield* Effect.forkChild(
+          callAfter(Effect.as(Effect.sleep(400), echoConnection(budgets)), invoke, () => Effect.die("no")),
+          { startImmediately: true },
+        )
         yield* TestClock.adjust(400)
         expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "Result", id: "r1" })
         expect(budgets).toEqual([600])
@@ -59,7 +62,10 @@ describe("callAfter", () => {
   it("answers TIMEOUT when the connection does not come within the budget", () =>
     inVirtualTime(
       Effect.gen(function* () {
-        const fiber = yield* Effect.forkChild(callAfter(Effect.never, invoke, () => Effect.die("no")), { startImmediately: true })
+        const fiber = yield* Effect.forkChild(
+          callAfter(Effect.never, invoke, () => Effect.die("no")),
+          { startImmediately: true },
+        )
         yield* TestClock.adjust(1_000)
         expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "Failure", id: "r1", code: "TIMEOUT" })
       }),
@@ -71,7 +77,9 @@ describe("callAfter", () => {
         const seen: Array<[string, number]> = []
         const connecting = Effect.andThen(Effect.sleep(250), Effect.fail(crankError("UNAVAILABLE", "refused")))
         const fiber = yield* Effect.forkChild(
-          callAfter(connecting, invoke, (error, rest) => Effect.sync((): Reply => (seen.push([error.code, rest.timeoutMs]), { _tag: "Result", id: rest.id, output: "else" }))),
+          callAfter(connecting, invoke, (error, rest) =>
+            Effect.sync((): Reply => (seen.push([error.code, rest.timeoutMs]), { _tag: "Result", id: rest.id, output: "else" })),
+          ),
           { startImmediately: true },
         )
         yield* TestClock.adjust(250)

@@ -5,8 +5,6 @@
  */
 import { describe, expect, it } from "vitest"
 import { lifecycleStates, workerLifecycle } from "../../actors/workerLifecycle.ts"
-import type { DashboardSnapshot, TransitionEvent, WorkerEntry } from "../../src/dashboard/snapshot.ts"
-import { machineGraph } from "../../src/diagram/index.ts"
 import { age, plural } from "../../src/dashboard/page/format.js"
 import {
   activityMax,
@@ -18,8 +16,8 @@ import {
   goneKeepMs,
   groupsOf,
   heartbeatLevel,
-  makeModel,
   type Model,
+  makeModel,
   nextTransitions,
   pruneGone,
   selectedWorker,
@@ -28,6 +26,8 @@ import {
   totalRequests,
   visibleWorkers,
 } from "../../src/dashboard/page/model.js"
+import type { DashboardSnapshot, TransitionEvent, WorkerEntry } from "../../src/dashboard/snapshot.ts"
+import { machineGraph } from "../../src/diagram/index.ts"
 
 /** What /api/machine.json serves (controllerHttp.ts): the graph of the real machine and its states in order. */
 const machine = { ...machineGraph(workerLifecycle), order: lifecycleStates }
@@ -163,7 +163,12 @@ describe("dashboard model", () => {
   it("filters by state and by every word of the text, and groups by capability, node, state or nothing", () => {
     const model = ready()
     const workers = [
-      entry("b/w10", { capabilities: [{ id: "hello.greet", version: "1.0.0" }, { id: "img.resize", version: "2.0.0" }] }),
+      entry("b/w10", {
+        capabilities: [
+          { id: "hello.greet", version: "1.0.0" },
+          { id: "img.resize", version: "2.0.0" },
+        ],
+      }),
       entry("a/w2", { state: "stale" }),
       entry("a/w1", { state: "draining", capabilities: [] }),
     ]

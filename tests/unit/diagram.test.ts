@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs"
 import { Resvg } from "@resvg/resvg-js"
 import { describe, expect, it } from "vitest"
-import { and, createMachine, not, setup, stateIn, type AnyStateMachine } from "xstate"
+import { type AnyStateMachine, and, createMachine, not, setup, stateIn } from "xstate"
 import { workerLifecycle } from "../../actors/workerLifecycle.ts"
-import { activeStateIds, diagram, dot, machineGraph, mermaid, renderSvg, svg, type MachineGraph } from "../../src/diagram/index.ts"
+import { activeStateIds, diagram, dot, type MachineGraph, machineGraph, mermaid, renderSvg, svg } from "../../src/diagram/index.ts"
 
 /** A throwaway machine with every kind of guard xstate has, plus nesting, a delay and an eventless transition. */
 const guarded = setup({
@@ -16,9 +16,12 @@ const guarded = setup({
   on: { RESET: ".closed" },
   states: {
     closed: {
-      description: "Shut; <knock> & \"wait\"",
+      description: 'Shut; <knock> & "wait"',
       on: {
-        OPEN: [{ target: "open", guard: "canRetry" }, { target: "locked", guard: not("canRetry") }],
+        OPEN: [
+          { target: "open", guard: "canRetry" },
+          { target: "locked", guard: not("canRetry") },
+        ],
         FORCE: { target: "open", guard: ({ context }) => context.retries > 10 },
         AUDIT: { guard: and(["canRetry", { type: "isAdmin", params: { level: 2 } }]), actions: () => {} },
       },
@@ -93,7 +96,9 @@ describe("the worker lifecycle diagram", () => {
     expect(graph.states.map((s) => s.id)).toEqual(Object.keys(configStates))
     expect(graph.initial).toBe(workerLifecycle.config.initial)
     expect(graph.states.filter((s) => s.final).map((s) => s.id)).toEqual(
-      Object.entries(configStates).filter(([, s]) => s.type === "final").map(([key]) => key),
+      Object.entries(configStates)
+        .filter(([, s]) => s.type === "final")
+        .map(([key]) => key),
     )
     expect(edgesOf(graph)).toEqual(declaredEdges(workerLifecycle))
     expect(graph.transitions.length).toBeGreaterThan(10)

@@ -5,14 +5,13 @@
  * real Prometheus server judge it too, in `npm run test:interop` (tests/interop/).
  */
 import { describe, expect, it } from "vitest"
-import { latencyBoundariesMs, type CapabilityStats } from "../../transports/Envelope.ts"
-import { controllerMetrics, RequestTotals, sumStats, type MetricsWorker } from "../../src/dashboard/metrics.ts"
+import { controllerMetrics, type MetricsWorker, RequestTotals, sumStats } from "../../src/dashboard/metrics.ts"
 import { workerMetrics } from "../../src/dashboard/workerMetrics.ts"
+import { type CapabilityStats, latencyBoundariesMs } from "../../transports/Envelope.ts"
 import { readExposition } from "../support/prometheusText.ts"
 
 /** Per-bucket counts: `at` maps a bucket index to its count; the last index is the overflow bucket. */
-const buckets = (at: Record<number, number>): Array<number> =>
-  Array.from({ length: latencyBoundariesMs.length + 1 }, (_, i) => at[i] ?? 0)
+const buckets = (at: Record<number, number>): Array<number> => Array.from({ length: latencyBoundariesMs.length + 1 }, (_, i) => at[i] ?? 0)
 
 const greet = (outcomes: Record<string, number>, at: Record<number, number>, sumMs: number): CapabilityStats => ({
   capability: "hello.greet",
@@ -56,7 +55,6 @@ const samples = (text: string): Map<string, number> => {
   }
   return map
 }
-
 
 describe("controller metrics", () => {
   const text = controllerMetrics({ workers, now })
@@ -151,7 +149,14 @@ describe("RequestTotals", () => {
     const totals = new RequestTotals()
     const ok = (n: number) => [greet({ OK: n }, { 0: n }, n)]
     const okOf = (list: ReadonlyArray<CapabilityStats>) => list.find((s) => s.capability === "hello.greet")?.outcomes.OK
-    expect(okOf(totals.observe([{ id: "a", stats: ok(4) }, { id: "b", stats: ok(1) }]))).toBe(5)
+    expect(
+      okOf(
+        totals.observe([
+          { id: "a", stats: ok(4) },
+          { id: "b", stats: ok(1) },
+        ]),
+      ),
+    ).toBe(5)
     // b drained and left: its 1 request stays counted.
     expect(okOf(totals.observe([{ id: "a", stats: ok(6) }]))).toBe(7)
     // a restarted: its counts began again from 2; the 6 before stay (1 + 6 + 2).
@@ -189,13 +194,18 @@ describe("worker process metrics", () => {
     expect(read.families.get("crank_worker_requests_completed_total")?.type).toBe("counter")
     expect(read.families.get("crank_request_duration_seconds")?.type).toBe("histogram")
     expect(read.series.size).toBe(values.size)
-    expect(read.select("crank_worker_state", { worker: "node-a/hello-2" }).filter((s) => s.value === 1).map((s) => s.labels.state)).toEqual(["draining"])
+    expect(
+      read
+        .select("crank_worker_state", { worker: "node-a/hello-2" })
+        .filter((s) => s.value === 1)
+        .map((s) => s.labels.state),
+    ).toEqual(["draining"])
     expect(read.value("crank_worker_requests_completed_total", { worker: "node-a/hello-1" })).toBe(41)
   })
 })
 
 describe("the exposition reader", () => {
-  const good = "# HELP g A gauge.\n# TYPE g gauge\ng{a=\"1\"} 2\n"
+  const good = '# HELP g A gauge.\n# TYPE g gauge\ng{a="1"} 2\n'
   const histogram = (inf: number, count: number) =>
     `# HELP h A histogram.\n# TYPE h histogram\nh_bucket{le="1"} 3\nh_bucket{le="+Inf"} ${inf}\nh_sum 4\nh_count ${count}\n`
 

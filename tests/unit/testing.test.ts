@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest"
 import { CrankError, defineWorker, implement, startMesh } from "crank-mesh"
 import { callHandler, startTestMesh } from "crank-mesh/testing"
+import { describe, expect, it } from "vitest"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import hello from "../../examples/hello/index.ts"
 
@@ -17,7 +17,14 @@ describe("the test kit", () => {
   })
 
   it("callHandler reports a handler defect as INTERNAL", async () => {
-    const broken = defineWorker({ name: "broken", implements: [implement(HelloGreet, () => { throw new Error("boom") })] })
+    const broken = defineWorker({
+      name: "broken",
+      implements: [
+        implement(HelloGreet, () => {
+          throw new Error("boom")
+        }),
+      ],
+    })
     const error = await callHandler(broken, HelloGreet, { message: "x" }).catch((e: unknown) => e)
     expect((error as CrankError).code).toBe("INTERNAL")
     expect((error as CrankError).message).toContain("boom")
@@ -40,7 +47,11 @@ describe("the test kit", () => {
   })
 
   it("startMesh rejects a worker whose start fails, leaving nothing running", async () => {
-    const twice = () => defineWorker({ name: "dup", implements: [implement(HelloGreet, () => ({ greeting: "", worker: "" })), implement(HelloGreet, () => ({ greeting: "", worker: "" }))] })
+    const twice = () =>
+      defineWorker({
+        name: "dup",
+        implements: [implement(HelloGreet, () => ({ greeting: "", worker: "" })), implement(HelloGreet, () => ({ greeting: "", worker: "" }))],
+      })
     expect(twice).toThrow(/implements hello.greet@1.0.0 twice/)
     const mesh = await startMesh({ workers: [hello], tunables: { heartbeatIntervalMs: 20, staleAfterMs: 100, evictAfterMs: 200 }, logLevel: "Warn" })
     await mesh.stop()
@@ -52,7 +63,13 @@ describe("placement", () => {
   it("refuses to define a worker that cannot host a capability's placement", async () => {
     const { defineCapability } = await import("../../src/index.ts")
     const { Schema } = await import("effect")
-    const Render = defineCapability({ id: "gfx.render", version: "1.0.0", input: Schema.String, output: Schema.String, placement: { gpu: true, labels: { zone: "a" } } })
+    const Render = defineCapability({
+      id: "gfx.render",
+      version: "1.0.0",
+      input: Schema.String,
+      output: Schema.String,
+      placement: { gpu: true, labels: { zone: "a" } },
+    })
     const handler = implement(Render, (s) => s)
     expect(() => defineWorker({ name: "cpu", implements: [handler] })).toThrow(/requires a GPU/)
     expect(() => defineWorker({ name: "gpu-b", implements: [handler], placement: { gpu: true, labels: { zone: "b" } } })).toThrow(/label zone=a/)

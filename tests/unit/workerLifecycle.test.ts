@@ -1,24 +1,10 @@
 import { describe, expect, it } from "vitest"
 import { createActor, getInitialSnapshot } from "xstate"
-import {
-  type LifecycleEvent,
-  type LifecycleState,
-  lifecycleStates,
-  nextSnapshot,
-  stateOf,
-  workerLifecycle,
-} from "../../actors/workerLifecycle.ts"
+import { type LifecycleEvent, type LifecycleState, lifecycleStates, nextSnapshot, stateOf, workerLifecycle } from "../../actors/workerLifecycle.ts"
 
-const events = [
-  "REGISTERED",
-  "HEARTBEAT",
-  "HEARTBEAT_TIMEOUT",
-  "DISCONNECTED",
-  "DRAIN",
-  "DRAINED",
-  "DEREGISTERED",
-  "EVICTED",
-] as const satisfies ReadonlyArray<LifecycleEvent["type"]>
+const events = ["REGISTERED", "HEARTBEAT", "HEARTBEAT_TIMEOUT", "DISCONNECTED", "DRAIN", "DRAINED", "DEREGISTERED", "EVICTED"] as const satisfies ReadonlyArray<
+  LifecycleEvent["type"]
+>
 type EventType = (typeof events)[number]
 
 /**

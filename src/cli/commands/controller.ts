@@ -5,8 +5,8 @@ import { httpUrlOf } from "../../http/httpUrl.ts"
 import * as Node from "../../Node.ts"
 import type { CommandRun } from "../Command.ts"
 import { unavailable } from "../connect.ts"
-import { printLine } from "../output.ts"
 import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber } from "../options.ts"
+import { printLine } from "../output.ts"
 import { timingOptions, tunablesFrom } from "../timings.ts"
 
 export const run: CommandRun = (argv) =>
@@ -21,7 +21,11 @@ export const run: CommandRun = (argv) =>
         addresses: [`ws://${hostForUrl(host)}:${port}`],
         ...(token === undefined ? {} : { token }),
         // The dashboard, /metrics and the probes share the controller's port.
-        http: (controller) => Effect.map(makeControllerHttp(() => controller), (surface) => surface.handle),
+        http: (controller) =>
+          Effect.map(
+            makeControllerHttp(() => controller),
+            (surface) => surface.handle,
+          ),
       },
     }).pipe(withTunables(tunablesFrom(values)), Effect.mapError(unavailable))
     const running = node.controller()!

@@ -28,7 +28,11 @@ export const run: CommandRun = (argv) =>
       controller: {
         addresses: [`ws://${hostForUrl(host)}:${port}`, "memory://controller"],
         // The dashboard, /metrics and the probes share the controller's port.
-        http: (controller) => Effect.map(makeControllerHttp(() => controller), (surface) => surface.handle),
+        http: (controller) =>
+          Effect.map(
+            makeControllerHttp(() => controller),
+            (surface) => surface.handle,
+          ),
       },
       controllerAddress: "memory://controller",
       workers: definitions.map((definition) => ({ definition, replicas })),

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs"
 import * as Effect from "effect/Effect"
-import { messageOf } from "../../../capabilities/CrankError.ts"
 import { workerLifecycle } from "../../../actors/workerLifecycle.ts"
-import { diagram as render, diagramFormats, type DiagramFormat } from "../../diagram/index.ts"
+import { messageOf } from "../../../capabilities/CrankError.ts"
+import { type DiagramFormat, diagramFormats, diagram as render } from "../../diagram/index.ts"
 import type { CommandRun } from "../Command.ts"
 import { parse, UsageError } from "../options.ts"
 

@@ -1,7 +1,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { CrankStatus } from "../../../capabilities/crank.ts"
 import { keyOf } from "../../../capabilities/Capability.ts"
+import { CrankStatus } from "../../../capabilities/crank.ts"
 import type { CommandRun } from "../Command.ts"
 import { connectClient } from "../connect.ts"
 import { controllerUrl, parse, pickNumber } from "../options.ts"
@@ -35,5 +35,10 @@ export const run: CommandRun = (argv) =>
       printLine(`IN-FLIGHT and DONE are as each worker last reported them, HEARTBEAT ago (workers beat every ${age(mesh.controller.heartbeatIntervalMs)})`)
     }
     printLine()
-    printLine(table(["CAPABILITY", "VERSION", "WORKERS", "DESCRIPTION"], mesh.capabilities.map((c) => [c.id, c.version, String(c.workers.length), c.description])))
+    printLine(
+      table(
+        ["CAPABILITY", "VERSION", "WORKERS", "DESCRIPTION"],
+        mesh.capabilities.map((c) => [c.id, c.version, String(c.workers.length), c.description]),
+      ),
+    )
   })

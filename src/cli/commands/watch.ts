@@ -1,7 +1,7 @@
 import * as http from "node:http"
 import * as https from "node:https"
 import * as Effect from "effect/Effect"
-import { crankError, type CrankError } from "../../../capabilities/CrankError.ts"
+import { type CrankError, crankError } from "../../../capabilities/CrankError.ts"
 import type { TransitionEvent } from "../../dashboard/snapshot.ts"
 import { httpUrlOf } from "../../http/httpUrl.ts"
 import { eventStreamParser, type ServerSentEvent } from "../../http/sse.ts"

@@ -41,7 +41,12 @@ export const run: CommandRun = (argv) =>
       // Probes share the workers' listener ports.
       workerHttp: (workers) => makeWorkerHttp(workers).handle,
     }).pipe(withTunables(drainDeadlineMs === undefined ? {} : { drainDeadlineMs }), Effect.mapError(unavailable))
-    yield* Effect.logInfo(`worker ${definition.name} (${node.workers().map((w) => w.id).join(", ")}) joining ${node.controllerAddress}`)
+    yield* Effect.logInfo(
+      `worker ${definition.name} (${node
+        .workers()
+        .map((w) => w.id)
+        .join(", ")}) joining ${node.controllerAddress}`,
+    )
     const probes = node.workers().flatMap((w) => (w.address === undefined ? [] : (httpUrlOf(w.address, "/readyz") ?? [])))
     if (probes.length > 0) yield* Effect.logInfo(`probes: ${probes.join(" ")} (also /healthz, /metrics)`)
     // Exit once every worker has stopped (drained by the controller); signals interrupt this and drain them.

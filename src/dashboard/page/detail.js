@@ -51,7 +51,15 @@ export const makeDetail = (model) => {
     $("timeline").replaceChildren(
       ...(timeline.length === 0
         ? [h("li", { class: "nothing" }, "No transitions yet.")]
-        : timeline.map((t) => h("li", {}, h("span", { class: "time" }, clock(t.at)), h("span", { class: "arrow" }, ...arrowTo(t.from, t.to)), h("span", { class: "event" }, t.event)))),
+        : timeline.map((t) =>
+            h(
+              "li",
+              {},
+              h("span", { class: "time" }, clock(t.at)),
+              h("span", { class: "arrow" }, ...arrowTo(t.from, t.to)),
+              h("span", { class: "event" }, t.event),
+            ),
+          )),
     )
   }
 

@@ -109,7 +109,10 @@ export const applySnapshot = (model, snapshot, localNow) => {
   for (const [id, worker] of model.workers) if (!fresh.has(id)) markGone(model, worker, undefined, snapshot.now)
   model.workers = fresh
   if (snapshot.kind === "full" && model.activity.length === 0) {
-    model.activity = [...fresh.values()].flatMap((w) => w.transitions).sort((a, b) => b.at - a.at).slice(0, activityMax)
+    model.activity = [...fresh.values()]
+      .flatMap((w) => w.transitions)
+      .sort((a, b) => b.at - a.at)
+      .slice(0, activityMax)
   }
 }
 

@@ -5,16 +5,7 @@
 import { makeDetail } from "./detail.js"
 import { $, arrowTo, h } from "./dom.js"
 import { age, clock, plural } from "./format.js"
-import {
-  byId,
-  capabilityRows,
-  countsOf,
-  heartbeatLevel,
-  pruneGone,
-  serverNow,
-  totalRequests,
-  visibleWorkers,
-} from "./model.js"
+import { byId, capabilityRows, countsOf, heartbeatLevel, pruneGone, serverNow, totalRequests, visibleWorkers } from "./model.js"
 
 /** A renderer for `model`: `schedule()` after changing it; `tick()` refreshes the ages only. */
 export const makeRenderer = (model) => {
@@ -93,7 +84,12 @@ export const makeRenderer = (model) => {
     row.last.replaceChildren(
       ...(last
         ? [
-            h("span", { class: "arrow", title: `${last.from} → ${last.to} (${last.event}) at ${clock(last.at)}` }, "→ ", h("b", { class: "to", dataset: { state: last.to } }, last.to)),
+            h(
+              "span",
+              { class: "arrow", title: `${last.from} → ${last.to} (${last.event}) at ${clock(last.at)}` },
+              "→ ",
+              h("b", { class: "to", dataset: { state: last.to } }, last.to),
+            ),
             h("span", { class: "rel", dataset: { at: last.at } }),
           ]
         : []),
@@ -197,7 +193,18 @@ export const makeRenderer = (model) => {
           h("td", {}, c.version),
           h("td", { class: "num" }, `${healthy}/${c.workers.length}`),
           h("td", { class: "num" }, total),
-          h("td", { class: `num${errors > 0 ? " bad" : ""}`, title: stats ? Object.entries(stats.outcomes).map(([k, v]) => `${k}: ${v}`).join("\n") : "" }, errors),
+          h(
+            "td",
+            {
+              class: `num${errors > 0 ? " bad" : ""}`,
+              title: stats
+                ? Object.entries(stats.outcomes)
+                    .map(([k, v]) => `${k}: ${v}`)
+                    .join("\n")
+                : "",
+            },
+            errors,
+          ),
           h("td", { class: "num" }, meanMs === undefined ? "–" : `${meanMs.toFixed(1)} ms`),
         ),
       ),
@@ -211,7 +218,15 @@ export const makeRenderer = (model) => {
     $("nodes").replaceChildren(
       ...[...model.nodes]
         .sort((a, b) => byId(a.id, b.id))
-        .map((n) => h("tr", {}, h("td", {}, h("code", {}, n.id)), h("td", { class: "num" }, n.workers.length), h("td", {}, h("span", { class: "pips" }, pips(n.workers))))),
+        .map((n) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, h("code", {}, n.id)),
+            h("td", { class: "num" }, n.workers.length),
+            h("td", {}, h("span", { class: "pips" }, pips(n.workers))),
+          ),
+        ),
     )
     if (model.nodes.length === 0) $("nodes").append(h("tr", {}, h("td", { colspan: 3, class: "nothing" }, "none")))
   }
@@ -239,16 +254,18 @@ export const makeRenderer = (model) => {
     $("activity").replaceChildren(
       ...(model.activity.length === 0
         ? [h("li", { class: "nothing" }, "Waiting for lifecycle changes…")]
-        : model.activity.slice(0, 40).map((t) =>
-            h(
-              "li",
-              { onclick: () => select(t.workerId) },
-              h("span", { class: "time" }, clock(t.at)),
-              h("span", { class: "who", title: t.workerId }, t.workerId),
-              h("span", { class: "arrow" }, ...arrowTo(t.from, t.to)),
-              h("span", { class: "event" }, t.event),
-            ),
-          )),
+        : model.activity
+            .slice(0, 40)
+            .map((t) =>
+              h(
+                "li",
+                { onclick: () => select(t.workerId) },
+                h("span", { class: "time" }, clock(t.at)),
+                h("span", { class: "who", title: t.workerId }, t.workerId),
+                h("span", { class: "arrow" }, ...arrowTo(t.from, t.to)),
+                h("span", { class: "event" }, t.event),
+              ),
+            )),
     )
   }
 
