@@ -2,7 +2,11 @@
  * The restart-intensity bookkeeping, OTP's `add_restart`: the timestamps of recent restarts, newest first,
  * trimmed to the period. Pure functions, so the rule can be read (and tested) apart from the engine.
  */
-import type { Backoff } from "./ChildSpec.ts"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type { Backoff, RestartType } from "./ChildSpec.ts"
+import { exitReason } from "./SupervisorEvent.ts"
 
 /**
  * Records a restart at `nowMs` and drops those older than the window. As in OTP, a restart exactly
@@ -44,3 +48,20 @@ export const backoffDelay = (backoff: Backoff, n: number): number => {
   // 2^(n-1) overflows to Infinity for large n, which the cap absorbs.
   return Math.min(backoff.maxMs, backoff.initialMs * 2 ** (n - 1))
 }
+
+/** Whether a child that ended with `exit` is restarted, by its `restart` type (OTP's permanent, transient, temporary). */
+export const shouldRestart = (restart: RestartType, exit: Exit.Exit<unknown, unknown>): boolean => {
+  switch (restart) {
+    case "permanent":
+      return true
+    case "temporary":
+      return false
+    case "transient": {
+      const reason = exitReason(exit)
+      return reason === "failure" || reason === "defect"
+    }
+  }
+}
+
+/** Monotonic time in milliseconds, from Effect's `Clock`: what the restart window is measured in. */
+export const nowMs: Effect.Effect<number> = Effect.map(Clock.monotonicTimeNanos, (ns) => Number(ns) / 1_000_000)
