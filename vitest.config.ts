@@ -1,3 +1,4 @@
+/** The npm test tier (`npm test`): unit, integration, multi-process and browser tests, with nothing but npm. */
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 

@@ -12,17 +12,20 @@
  * `C` is whatever identifies a connection to the shell (a transport `Connection`); the registry only compares it
  * and asks whether it is still open when routing.
  */
-import { getInitialSnapshot } from "xstate"
-import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
+
 import { type Catalog, catalogOf } from "../capabilities/Catalog.ts"
 import { crankError } from "../capabilities/CrankError.ts"
 import type { Offer } from "../capabilities/noWorkerMessage.ts"
-import { type CapabilityStats, type ControlMessage, complaintOf, type Register } from "../transports/Envelope.ts"
+import { type ControlMessage, complaintOf, type Register } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo } from "../transports/Transport.ts"
 import { Router } from "./Router.ts"
 import type { Timings } from "./Tunables.ts"
+import { type Route, viewOf, WorkerRecord } from "./WorkerRecord.ts"
 import type { LifecycleTransition, WorkerView } from "./WorkerView.ts"
-import { type LifecycleEvent, type LifecycleSnapshot, type LifecycleState, nextSnapshot, stateOf, workerLifecycle } from "./workerLifecycle.ts"
+
+export { type Route, WorkerRecord } from "./WorkerRecord.ts"
+
+import { type LifecycleEvent, nextSnapshot, stateOf } from "./workerLifecycle.ts"
 
 /** What the shell must do after a step, in order. */
 export type Command<C> =
@@ -43,48 +46,6 @@ export interface RegistryOptions extends Timings {
   readonly token?: string | undefined
   /** Transitions kept per worker. */
   readonly transitionHistory: number
-}
-
-export class WorkerRecord<C> {
-  routable = false
-  snapshot: LifecycleSnapshot = getInitialSnapshot(workerLifecycle)
-  lastHeartbeatAt: number
-  staleSince = 0
-  /** When a draining worker must have deregistered by: past it plus a stale window, it is evicted. */
-  drainUntil = 0
-  inFlight = 0
-  completed = 0
-  stats: ReadonlyArray<CapabilityStats> = []
-  transitions: Array<LifecycleTransition> = []
-  readonly capabilities: ReadonlyArray<{ readonly id: string; readonly version: string }>
-
-  constructor(
-    readonly id: string,
-    readonly nodeId: string,
-    readonly connection: C,
-    readonly descriptors: ReadonlyArray<CapabilityDescriptor>,
-    readonly address: string | undefined,
-    readonly maxInFlight: number,
-    readonly registeredAt: number,
-  ) {
-    this.lastHeartbeatAt = registeredAt
-    this.capabilities = descriptors.map((d) => ({ id: d.id, version: d.version }))
-  }
-
-  get state(): LifecycleState {
-    return stateOf(this.snapshot)
-  }
-
-  idempotent(capability: string): boolean {
-    return this.descriptors.some((d) => d.id === capability && d.idempotent)
-  }
-}
-
-/** A routing-table entry: a healthy worker clients can dial, with what it serves. */
-export interface Route {
-  readonly id: string
-  readonly address: string
-  readonly capabilities: ReadonlyArray<{ readonly id: string; readonly version: string; readonly idempotent: boolean }>
 }
 
 const refusal = <C>(connection: C, code: "UNAUTHORIZED" | "BAD_FRAME", message: string): ReadonlyArray<Command<C>> => [
@@ -312,18 +273,3 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
     this.router.remove(record)
   }
 }
-
-const viewOf = <C>(record: WorkerRecord<C>): WorkerView => ({
-  id: record.id,
-  nodeId: record.nodeId,
-  state: record.state,
-  address: record.address,
-  capabilities: record.capabilities,
-  maxInFlight: record.maxInFlight,
-  inFlight: record.inFlight,
-  completed: record.completed,
-  stats: record.stats,
-  registeredAt: record.registeredAt,
-  lastHeartbeatAt: record.lastHeartbeatAt,
-  transitions: [...record.transitions],
-})

@@ -1,3 +1,70 @@
+/**
+ * An in-process supervisor: it starts child effects, watches them, and restarts them by Erlang/OTP's rules,
+ * on Effect fibers and scopes.
+ *
+ * A supervisor is started with a list of child specs and a set of flags (`start`, or `run` to use it as a child
+ * of another supervisor). The children are started in list order, each one started before the next, and are
+ * stopped in reverse order. Everything below is validated before any child starts; a broken rule fails with a
+ * `SupervisorError` whose `reason` names it.
+ *
+ * ## Child spec
+ * | key | meaning | default |
+ * |---|---|---|
+ * | `id` | required; a non-empty string, unique within the supervisor (`InvalidChildId`, `DuplicateChildId`) | |
+ * | `start` | required; the `Effect` that runs the child: the child is running while it runs. It gets a `Scope` of its own, closed when the child stops or is restarted (`InvalidStart`) | |
+ * | `restart` | `"permanent"`: always restarted; `"transient"`: restarted only if it failed or died, not if it completed or was interrupted; `"temporary"`: never restarted, and forgotten once it stops (`InvalidRestart`) | `"permanent"` |
+ * | `shutdown` | ms a stopping child's finalizers may take: the child's fiber is interrupted, and if it has not finished within `shutdown` ms the supervisor stops waiting and abandons it; `0` waits only for finalizers that finish synchronously (OTP's `brutal_kill`); `"infinity"` waits as long as it takes (`InvalidShutdown`) | 5000 for a worker, `"infinity"` for a supervisor |
+ * | `type` | `"worker"` or `"supervisor"`; informational, apart from choosing the defaults of `shutdown` and `readiness` (`InvalidChildType`) | `"worker"` |
+ * | `readiness` | when the child counts as started: `"spawn"` once its fiber has run to its first suspension without failing; `"signal"` when it calls `Supervisor.signalReady` (`InvalidReadiness`) | `"spawn"` for a worker, `"signal"` for a supervisor |
+ *
+ * ## Flags
+ * | key | meaning | default |
+ * |---|---|---|
+ * | `name` | names the supervisor in errors and events (`InvalidName`) | `"supervisor"` |
+ * | `strategy` | what is restarted when a child dies (below) (`InvalidStrategy`) | `"one-for-one"` |
+ * | `intensity` | maximum restarts within `periodMs`, an integer ≥ 0 (`InvalidIntensity`) | 1 |
+ * | `periodMs` | the restart window in ms, an integer > 0 (`InvalidPeriod`) | 5000 |
+ * | `backoff` | `{ initialMs, maxMs }`: the n-th restart within the window waits `min(maxMs, initialMs·2^(n-1))` ms, on Effect's `Clock` (`InvalidBackoff`) | `{ initialMs: 0, maxMs: 0 }` |
+ * | `onEvent` | receives every `SupervisorEvent` (started, exited, terminated, restart scheduled, stopped); `Supervisor.logEvent` logs them | none |
+ *
+ * ## Strategies
+ * - `one-for-one`: only the dead child is restarted.
+ * - `one-for-all`: every other child is stopped (in reverse order) and then all are started again (in order).
+ * - `rest-for-one`: the children started after the dead one are stopped (in reverse order), then the dead child
+ *   and those after it are started again (in order).
+ * In the last two, as in OTP, the restarted group includes children that had stopped (terminated, or transient and
+ * completed), and `temporary` members are stopped but not restarted: they are forgotten.
+ *
+ * ## Restart intensity
+ * If more than `intensity` restarts happen within `periodMs` milliseconds, the supervisor stops all its children
+ * in reverse start order and fails upward with `SupervisorError` reason `"MaxRestartIntensity"`, carrying the last
+ * child's id and cause; a supervisor running as a child (`run`, `asChild`) is thereby a failed child of its parent.
+ *
+ * ## Starting and failures
+ * If a child fails before it is started, the children already started are stopped in reverse order and `start`
+ * fails with `"StartFailure"`. If a child fails to start while being restarted, that counts as another restart
+ * and the restart is tried again (OTP's `try_again_restart`), so the intensity bounds it.
+ *
+ * ## Gotchas
+ * - A fiber cannot be killed: a child whose finalizers outlive `shutdown` is abandoned, still running, and reported
+ *   as `ChildTerminated` with `timedOut: true`.
+ * - All decisions run in one fiber, one message at a time, like an OTP supervisor process: a restart's backoff and
+ *   a child's readiness wait delay the handling of other exits and of `restartChild`/`startChild` calls. So a child
+ *   must not wait on a call to its own supervisor before it signals readiness: as in OTP, that deadlocks.
+ *
+ * @example
+ * ```ts
+ * const node = Effect.scoped(Effect.gen(function* () {
+ *   const sup = yield* Supervisor.start({ name: "node", strategy: "rest-for-one", onEvent: Supervisor.logEvent }, [
+ *     { id: "listener", start: listen },
+ *     { id: "controller", start: controller },
+ *     Supervisor.asChild({ id: "workers", flags: { intensity: 5, periodMs: 10_000 }, children: workers }),
+ *   ])
+ *   return yield* sup.await
+ * }))
+ * ```
+ */
+
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"

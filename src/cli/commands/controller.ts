@@ -1,3 +1,4 @@
+/** `crank controller`: run a controller that workers on other nodes join over WebSocket. Its usage text lives in the command table (../commands.ts). */
 import * as Effect from "effect/Effect"
 import { withTunables } from "../../../actors/Tunables.ts"
 import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"

@@ -1,3 +1,4 @@
+/** `crank dev`: run the whole mesh in one process: controller, example workers, dashboard. Its usage text lives in the command table (../commands.ts). */
 import * as Effect from "effect/Effect"
 import { awaitWorkers } from "../../../actors/awaitWorkers.ts"
 import { withTunables } from "../../../actors/Tunables.ts"

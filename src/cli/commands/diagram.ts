@@ -1,3 +1,4 @@
+/** `crank diagram`: draw the worker lifecycle machine (mermaid, dot or svg). Its usage text lives in the command table (../commands.ts). */
 import { writeFileSync } from "node:fs"
 import * as Effect from "effect/Effect"
 import { workerLifecycle } from "../../../actors/workerLifecycle.ts"

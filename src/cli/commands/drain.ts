@@ -1,3 +1,4 @@
+/** `crank drain`: drain a worker: no new work, in-flight finishes, then it deregisters. Its usage text lives in the command table (../commands.ts). */
 import * as Effect from "effect/Effect"
 import { CrankDrain } from "../../../capabilities/crank.ts"
 import type { CommandRun } from "../Command.ts"

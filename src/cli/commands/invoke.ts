@@ -1,3 +1,4 @@
+/** `crank invoke`: call a capability and print its result. Its usage text lives in the command table (../commands.ts). */
 import * as Effect from "effect/Effect"
 import { CrankError } from "../../../capabilities/CrankError.ts"
 import type { CommandRun } from "../Command.ts"

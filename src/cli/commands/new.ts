@@ -1,3 +1,4 @@
+/** `crank new`: scaffold a worker: capability, handler, contract test, README. Its usage text lives in the command table (../commands.ts). */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
 import * as Effect from "effect/Effect"

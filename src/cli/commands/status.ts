@@ -1,3 +1,4 @@
+/** `crank status`: show nodes, workers, their lifecycle state and capabilities. Its usage text lives in the command table (../commands.ts). */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { keyOf } from "../../../capabilities/Capability.ts"

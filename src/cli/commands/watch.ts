@@ -1,3 +1,4 @@
+/** `crank watch`: print worker lifecycle transitions as they happen. Its usage text lives in the command table (../commands.ts). */
 import * as http from "node:http"
 import * as https from "node:https"
 import * as Effect from "effect/Effect"

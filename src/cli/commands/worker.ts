@@ -1,3 +1,4 @@
+/** `crank worker`: run the worker a module exports and join a controller. Its usage text lives in the command table (../commands.ts). */
 import * as Effect from "effect/Effect"
 import { withTunables } from "../../../actors/Tunables.ts"
 import { makeWorkerHttp } from "../../dashboard/workerHttp.ts"
