@@ -21,12 +21,12 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import { mayRetryElsewhere } from "../capabilities/CrankError.ts"
 import type { Invoke, Reply } from "../transports/Envelope.ts"
 import type { Transport } from "../transports/Transport.ts"
 import { callAfter, callWithin, remainingOf, timedOut } from "./callWithin.ts"
 import type { Route as RouteEntry } from "./Registry.ts"
 import { type Routable, Router } from "./Router.ts"
+import { goesElsewhere } from "./retryPolicy.ts"
 import * as SharedDial from "./sharedDial.ts"
 
 export interface RouteTable {
@@ -163,13 +163,13 @@ export const make = (options: {
 
     /**
      * After a direct attempt: a reply that says the request never ran, or that an idempotent request's worker
-     * vanished (the retry policy, `mayRetryElsewhere`), goes to the relay with what is left of the budget. A
+     * vanished (the retry policy, retryPolicy.ts), goes to the relay with what is left of the budget. A
      * failure that says the table is stale (all of those but `OVERLOADED`, which only says the worker is busy)
      * takes the route out and refreshes. `undefined`: the worker could not be dialled (its link has taken it out).
      */
     const afterAttempt = (route: Route, invoke: Invoke, reply: Reply | undefined, startedAt: number): Effect.Effect<Reply> => {
       if (reply !== undefined) {
-        if (reply._tag === "Result" || !mayRetryElsewhere(reply.code, route.idempotent(invoke.capability))) return Effect.succeed(reply)
+        if (reply._tag === "Result" || !goesElsewhere(reply, route.idempotent(invoke.capability))) return Effect.succeed(reply)
         if (reply.code !== "OVERLOADED") takeOut(route)
       }
       const rest = remainingOf(invoke, startedAt, clock.currentTimeMillisUnsafe())

@@ -21,4 +21,7 @@ export const retriesElsewhere = 2
  * ```
  */
 export const retryOf = (invoke: Invoke, reply: Reply, idempotent: boolean, startedAt: number, now: number): Invoke | undefined =>
-  reply._tag === "Failure" && mayRetryElsewhere(reply.code, idempotent) ? remainingOf(invoke, startedAt, now) : undefined
+  goesElsewhere(reply, idempotent) ? remainingOf(invoke, startedAt, now) : undefined
+
+/** Whether `reply` may be tried on another worker (the client's direct path sends such a request to the relay). */
+export const goesElsewhere = (reply: Reply, idempotent: boolean): boolean => reply._tag === "Failure" && mayRetryElsewhere(reply.code, idempotent)

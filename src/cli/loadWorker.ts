@@ -24,7 +24,8 @@ const registerTypeScript = async (): Promise<void> => {
   tsxRegistered = true
 }
 
-const messageOf = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+/** An import failure with its kind (SyntaxError, Error...), as a user would want to read it. */
+const describeError = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
 
 export const loadWorker = async (specifier: string): Promise<WorkerDefinition> => {
   const file = candidates(resolve(specifier)).find((f) => existsSync(f) && statSync(f).isFile())
@@ -34,7 +35,7 @@ export const loadWorker = async (specifier: string): Promise<WorkerDefinition> =
   try {
     module = (await import(pathToFileURL(file).href)) as Record<string, unknown>
   } catch (error) {
-    throw new WorkerModuleError(file, `cannot load the worker module ${file}: ${messageOf(error)}`)
+    throw new WorkerModuleError(file, `cannot load the worker module ${file}: ${describeError(error)}`)
   }
   const definition = [module.default, module.worker].find(isWorkerDefinition)
   if (definition === undefined) {

@@ -32,6 +32,7 @@ import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import type { Controller } from "../../actors/Controller.ts"
 import { lifecycleStates, workerLifecycle } from "../../actors/workerLifecycle.ts"
+import { messageOf } from "../../capabilities/CrankError.ts"
 import { latencyBoundariesMs } from "../../transports/Envelope.ts"
 import { type GraphTransition, type MachineGraph, machineGraph, svg } from "../diagram/index.ts"
 import { refuseMethod, send, sendError, sendJson, urlOf } from "../http/respond.ts"
@@ -110,7 +111,7 @@ export const makeControllerHttp = (
     const clock = yield* Clock.Clock
 
     const fail = (request: http.IncomingMessage, response: http.ServerResponse) => (error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error)
+      const message = messageOf(error)
       if (!response.headersSent) sendError(request, response, 500, "INTERNAL", message)
       else response.destroy()
     }

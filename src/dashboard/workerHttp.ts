@@ -18,6 +18,7 @@
  */
 import type * as http from "node:http"
 import type { RunningWorker } from "../../actors/Worker.ts"
+import { messageOf } from "../../capabilities/CrankError.ts"
 import { refuseMethod, send, sendError, sendJson, urlOf } from "../http/respond.ts"
 import { contentType as metricsContentType } from "./prometheusText.ts"
 import { workerMetrics } from "./workerMetrics.ts"
@@ -72,7 +73,7 @@ export const makeWorkerHttp = (getWorkers: () => ReadonlyArray<RunningWorker>): 
       try {
         route(request, response)
       } catch (error) {
-        if (!response.headersSent) sendError(request, response, 500, "INTERNAL", error instanceof Error ? error.message : String(error))
+        if (!response.headersSent) sendError(request, response, 500, "INTERNAL", messageOf(error))
         else response.destroy()
       }
     },

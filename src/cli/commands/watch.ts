@@ -2,7 +2,7 @@
 import * as http from "node:http"
 import * as https from "node:https"
 import * as Effect from "effect/Effect"
-import { type CrankError, crankError } from "../../../capabilities/CrankError.ts"
+import { type CrankError, crankError, messageOf } from "../../../capabilities/CrankError.ts"
 import type { TransitionEvent } from "../../dashboard/snapshot.ts"
 import { httpUrlOf } from "../../http/httpUrl.ts"
 import { eventStreamParser, type ServerSentEvent } from "../../http/sse.ts"
@@ -61,7 +61,7 @@ export const run: CommandRun = (argv) =>
             const tooLarge = feed(chunk)
             if (tooLarge !== undefined) failure = `the controller sent more than it may in one event: ${tooLarge.message}`
           } catch (error) {
-            failure = `the controller sent an event that is not JSON: ${error instanceof Error ? error.message : String(error)}`
+            failure = `the controller sent an event that is not JSON: ${messageOf(error)}`
           }
           if (failure === undefined) return
           request.destroy()
