@@ -9,11 +9,11 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import { type Strategy, strategies } from "./Strategy.ts"
 import { SupervisorError, type SupervisorErrorReason } from "./SupervisorError.ts"
 import type { SupervisorEvent } from "./SupervisorEvent.ts"
 
-/** one-for-one: only the dead child; one-for-all: every child; rest-for-one: the dead child and those after it. */
-export type Strategy = "one-for-one" | "one-for-all" | "rest-for-one"
+export type { Strategy } from "./Strategy.ts"
 /** permanent: always restarted; transient: only after a failure; temporary: never (and forgotten when it exits). */
 export type RestartType = "permanent" | "transient" | "temporary"
 /** Informational, except that it picks the defaults of `shutdown` and `readiness`. */
@@ -105,7 +105,6 @@ export const defaultChildSpec = {
   readiness: { worker: "spawn", supervisor: "signal" },
 } as const
 
-const strategies: ReadonlyArray<unknown> = ["one-for-one", "one-for-all", "rest-for-one"]
 const restartTypes: ReadonlyArray<unknown> = ["permanent", "transient", "temporary"]
 const childTypes: ReadonlyArray<unknown> = ["worker", "supervisor"]
 const readinesses: ReadonlyArray<unknown> = ["spawn", "signal"]
@@ -132,7 +131,7 @@ export const resolveFlags = (flags: SupervisorFlags): Effect.Effect<ResolvedFlag
       return invalid(String(name), "InvalidName", `invalid supervisor name ${JSON.stringify(name)}: must be a non-empty string`)
     }
     const strategy = flags.strategy ?? defaultFlags.strategy
-    if (!strategies.includes(strategy)) {
+    if (!(strategies as ReadonlyArray<unknown>).includes(strategy)) {
       return invalid(name, "InvalidStrategy", `invalid strategy ${JSON.stringify(strategy)}: expected one of ${strategies.join(", ")}`)
     }
     const intensity = flags.intensity ?? defaultFlags.intensity

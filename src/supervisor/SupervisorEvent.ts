@@ -8,7 +8,7 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type { Strategy } from "./ChildSpec.ts"
+import type { Strategy } from "./Strategy.ts"
 import type { SupervisorError } from "./SupervisorError.ts"
 
 /** How a child's `start` effect ended: completed, failed (typed error), died (defect), or was interrupted. */
