@@ -1,0 +1,8 @@
+/**
+ * Every benchmark scenario `npm run bench` (bench/run.ts) runs, in the order they are reported. Append new
+ * scenarios to the list; the smoke test (tests/integration/bench.test.ts) runs each of them for a fraction of a
+ * second.
+ */
+import type { Scenario } from "../harness/Scenario.ts"
+
+export const scenarios: ReadonlyArray<Scenario> = []
