@@ -192,7 +192,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         },
         serve: (invoke) =>
           invoke.capability.startsWith("crank.")
-            ? system.serve(invoke)
+            ? system.answer(invoke)
             : Effect.map(relay({ ...invoke, id: prefix + invoke.id }), (reply) => ({ ...reply, id: invoke.id })),
       }
     }

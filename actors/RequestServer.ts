@@ -89,7 +89,10 @@ class Stats {
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> => typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
 export interface RequestServer {
+  /** Serves `invoke` when the effect runs (each run is one request): for callers that build effects ahead. */
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
+  /** Serves `invoke` now, for a transport's `serve` handler: a plain-value handler's reply comes back as an `Exit`. */
+  readonly answer: (invoke: Invoke) => Effect.Effect<Reply>
   readonly inFlight: () => number
   readonly completed: () => number
   /** Cumulative outcomes and latencies per capability version served. */
@@ -184,18 +187,16 @@ export const make = (options: {
     )
   }
 
+  /** A handler's output, encoded with its capability's schema: the `Result`, or `INVALID_OUTPUT`. */
+  const resultOf = (invoke: Invoke, served: Served, output: unknown): Reply => {
+    const encoded = served.encode(output)
+    return Exit.isSuccess(encoded)
+      ? { _tag: "Result", id: invoke.id, output: encoded.value }
+      : failureOf(invoke.id, crankError("INVALID_OUTPUT", `${invoke.capability} handler returned invalid output: ${messageOf(Cause.squash(encoded.cause))}`))
+  }
+
   const replyOf = (invoke: Invoke, served: Served, exit: Exit.Exit<unknown, CrankError>): Effect.Effect<Reply> => {
-    if (Exit.isSuccess(exit)) {
-      const encoded = served.encode(exit.value)
-      return Effect.succeed(
-        Exit.isSuccess(encoded)
-          ? { _tag: "Result", id: invoke.id, output: encoded.value }
-          : failureOf(
-              invoke.id,
-              crankError("INVALID_OUTPUT", `${invoke.capability} handler returned invalid output: ${messageOf(Cause.squash(encoded.cause))}`),
-            ),
-      )
-    }
+    if (Exit.isSuccess(exit)) return Effect.succeed(resultOf(invoke, served, exit.value))
     for (const reason of exit.cause.reasons) {
       if (reason._tag === "Fail") return handlerFailure(invoke, served, reason.error)
       if (reason._tag === "Die") {
@@ -211,23 +212,32 @@ export const make = (options: {
   // Lazy and counted per run: building the effect does nothing (a caller may build it, then run it later, twice,
   // or never), and the in-flight count goes up and its `onExit` is registered in one uninterruptible step, so an
   // interruption (a caller timing out at the wrong moment) cannot leave a request counted forever.
-  const serve = (invoke: Invoke): Effect.Effect<Reply> => Effect.uninterruptibleMask((restore) => Effect.suspend(() => serveNow(invoke, restore)))
+  const serve = (invoke: Invoke): Effect.Effect<Reply> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const prepared = prepare(invoke)
+        return typeof prepared === "function" ? prepared(restore) : Effect.succeed(prepared)
+      }),
+    )
 
-  const serveNow = (invoke: Invoke, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>): Effect.Effect<Reply> => {
-    if (!accepting) {
-      return Effect.succeed(failureOf(invoke.id, crankError("DRAINING", `worker ${options.workerId} is draining`)))
-    }
+  // Eager, for transports, which run what it returns at once: a request whose handler answers with a plain value is
+  // served before this returns, as an `Exit`, so the transport answers it with no fiber of its own (the data path's
+  // floor in one process). Only a handler that returns an Effect or a Promise gets a fiber.
+  const answer = (invoke: Invoke): Effect.Effect<Reply> => {
+    const prepared = prepare(invoke)
+    return typeof prepared === "function" ? Effect.uninterruptibleMask(prepared) : Exit.succeed(prepared)
+  }
+
+  /** The reply, when it is known at once; otherwise the rest of the request, to run with `restore` for the handler. */
+  const prepare = (invoke: Invoke): Reply | ((restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => Effect.Effect<Reply>) => {
+    if (!accepting) return failureOf(invoke.id, crankError("DRAINING", `worker ${options.workerId} is draining`))
     if (inFlight >= options.maxInFlight) {
-      return Effect.succeed(
-        failureOf(invoke.id, crankError("OVERLOADED", `worker ${options.workerId} has ${inFlight} requests in flight (limit ${options.maxInFlight})`)),
-      )
+      return failureOf(invoke.id, crankError("OVERLOADED", `worker ${options.workerId} has ${inFlight} requests in flight (limit ${options.maxInFlight})`))
     }
     const served = find(invoke.capability, invoke.range)
-    if (served === undefined) return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", notServed(invoke))))
+    if (served === undefined) return failureOf(invoke.id, crankError("NO_WORKER", notServed(invoke)))
     const input = served.decode(invoke.input)
-    if (Exit.isFailure(input)) {
-      return Effect.succeed(failureOf(invoke.id, crankError("INVALID_INPUT", messageOf(Cause.squash(input.cause)))))
-    }
+    if (Exit.isFailure(input)) return failureOf(invoke.id, crankError("INVALID_INPUT", messageOf(Cause.squash(input.cause))))
     const context = new RequestContext(invoke.id, options.workerId, served.error)
     const startedAt = clock.currentTimeMillisUnsafe()
     inFlight++
@@ -239,42 +249,41 @@ export const make = (options: {
     }
     if (!Effect.isEffect(output) && !isPromiseLike(output)) {
       // A plain value: the handler has already finished, so there is no deadline to watch and no timer to arm.
-      const done = output
-      return Effect.tap(replyOf(invoke, served, Exit.succeed(done)), (reply) =>
-        Effect.sync(() => {
-          settle()
-          served.stats.record(reply._tag === "Result" ? "OK" : reply.code, clock.currentTimeMillisUnsafe() - startedAt)
-        }),
-      )
+      const reply = resultOf(invoke, served, output)
+      settle()
+      served.stats.record(reply._tag === "Result" ? "OK" : reply.code, clock.currentTimeMillisUnsafe() - startedAt)
+      return reply
     }
     const run: Effect.Effect<unknown, CrankError> = Effect.isEffect(output)
       ? (output as Effect.Effect<unknown, CrankError>)
       : Effect.promise(() => output as PromiseLike<unknown>)
     // The handler's outcome becomes a reply inside the deadline, so every failure `replyOf` sees is the
     // handler's own, and the runtime's TIMEOUT is never mistaken for a code the handler raised.
-    return restore(
-      run.pipe(
-        Effect.exit,
-        Effect.flatMap((exit) => replyOf(invoke, served, exit)),
-        Effect.timeoutOrElse({
-          duration: invoke.timeoutMs,
-          orElse: () => Effect.succeed(failureOf(invoke.id, crankError("TIMEOUT", `${invoke.capability} did not finish within ${invoke.timeoutMs} ms`))),
+    return (restore) =>
+      restore(
+        run.pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => replyOf(invoke, served, exit)),
+          Effect.timeoutOrElse({
+            duration: invoke.timeoutMs,
+            orElse: () => Effect.succeed(failureOf(invoke.id, crankError("TIMEOUT", `${invoke.capability} did not finish within ${invoke.timeoutMs} ms`))),
+          }),
+        ),
+      ).pipe(
+        Effect.onExit((exit) => {
+          settle()
+          const reply = Exit.isSuccess(exit) ? exit.value : undefined
+          served.stats.record(reply === undefined ? "CANCELLED" : reply._tag === "Result" ? "OK" : reply.code, clock.currentTimeMillisUnsafe() - startedAt)
+          if (reply === undefined) context.cancel(crankError("CANCELLED", `request ${invoke.id} was cancelled`))
+          else if (reply._tag === "Failure" && reply.code === "TIMEOUT") context.cancel(crankError("TIMEOUT", reply.message))
+          return Effect.void
         }),
-      ),
-    ).pipe(
-      Effect.onExit((exit) => {
-        settle()
-        const reply = Exit.isSuccess(exit) ? exit.value : undefined
-        served.stats.record(reply === undefined ? "CANCELLED" : reply._tag === "Result" ? "OK" : reply.code, clock.currentTimeMillisUnsafe() - startedAt)
-        if (reply === undefined) context.cancel(crankError("CANCELLED", `request ${invoke.id} was cancelled`))
-        else if (reply._tag === "Failure" && reply.code === "TIMEOUT") context.cancel(crankError("TIMEOUT", reply.message))
-        return Effect.void
-      }),
-    )
+      )
   }
 
   return {
     serve,
+    answer,
     inFlight: () => inFlight,
     completed: () => completed,
     stats: () => [...byId.values()].flatMap((list) => list.map((s) => s.stats.view())),

@@ -112,7 +112,7 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
         ? undefined
         : (yield* transport.listen(
             options.listen,
-            () => ({ onMessage: () => {}, onClose: () => {}, serve: server.serve }),
+            () => ({ onMessage: () => {}, onClose: () => {}, serve: server.answer }),
             options.http === undefined ? {} : { http: options.http },
           )).address
 
@@ -143,7 +143,7 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
       }
       const link = yield* transport.connect(options.controller, () => ({
         onMessage,
-        serve: server.serve,
+        serve: server.answer,
         onClose: (info) => Deferred.doneUnsafe(closed, Exit.succeed(info)),
       }))
       yield* link.send({
