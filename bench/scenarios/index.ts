@@ -4,5 +4,6 @@
  * second.
  */
 import type { Scenario } from "../harness/Scenario.ts"
+import { scaleScenarios } from "./scale.ts"
 
-export const scenarios: ReadonlyArray<Scenario> = []
+export const scenarios: ReadonlyArray<Scenario> = [...scaleScenarios]

@@ -1,0 +1,96 @@
+/**
+ * Scale: one controller, in its own process, tracking 1,000 and then 10,000 registered workers that heartbeat
+ * every second; what it costs the controller: its CPU share (utime + stime from /proc over a steady interval, as
+ * % of one core) and its memory per worker ((RSS with N workers − RSS idle) ÷ N). The issue's goal: 10,000
+ * workers under 25 % of one core and under 2 KiB per worker.
+ *
+ * The workers are simulated (simulatedWorkers.mjs): one WebSocket each, a real `Register` frame with the
+ * descriptor of `hello.greet`, then a `Heartbeat` every second, spread over the second. Up to 5,000 per load
+ * process. With `pin`, the controller runs on core 0 and the load on core 1.
+ *
+ * Bounded: registration may take at most 60 s (10 s in a smoke run); what was reached is reported either way.
+ * The smoke run (`seconds` < 0.5) simulates 50 workers and measures for a moment.
+ */
+import { descriptorOf } from "../../capabilities/Capability.ts"
+import { HelloGreet } from "../../examples/hello/capability.ts"
+import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
+import { type Child, cpuMs, freePort, healthyWorkers, httpGet, rssBytes, sleep, start, startCrank, stopAll, until } from "./childProcesses.ts"
+
+const perLoadProcess = 5_000
+const openFiles = 65_536
+
+const simulate = async (workers: number, options: RunOptions): Promise<Figures> => {
+  const smoke = options.seconds < 0.5
+  const count = smoke ? Math.min(workers, 50) : workers
+  const registrationBudgetMs = smoke ? 10_000 : 60_000
+  const steadyMs = smoke ? 0 : 3_000
+  const measureMs = smoke ? 300 : Math.max(3_000, options.seconds * 1_000)
+  const port = await freePort()
+  const httpBase = `http://127.0.0.1:${port}`
+  const children: Array<Child> = []
+  try {
+    const controller = startCrank(["controller", "--port", String(port), "--heartbeat-ms", "1000", "--stale-after-ms", "4000", "--evict-after-ms", "10000"], {
+      core: options.pin ? 0 : undefined,
+      openFiles,
+    })
+    children.push(controller)
+    if (!(await until(() => httpGet(`${httpBase}/healthz`, 1_000).then(() => true), 15_000, 50)))
+      throw new Error(`the controller did not answer /healthz within 15 s:\n${controller.output()}`)
+    // Idle: let start-up garbage settle before the baseline.
+    await sleep(smoke ? 100 : 1_000)
+    const idleRss = rssBytes(controller.pid)
+
+    const descriptor = JSON.stringify(descriptorOf(HelloGreet))
+    const began = performance.now()
+    for (let first = 0, n = 0; first < count; first += perLoadProcess, n++) {
+      const size = Math.min(perLoadProcess, count - first)
+      children.push(
+        start(process.execPath, ["bench/scenarios/simulatedWorkers.mjs", `ws://127.0.0.1:${port}`, String(size), String(first), `sim-node-${n}`], {
+          core: options.pin ? 1 : undefined,
+          openFiles,
+          env: { BENCH_DESCRIPTOR: descriptor },
+        }),
+      )
+    }
+    let healthy = 0
+    const allHealthy = await until(
+      async () => {
+        healthy = await healthyWorkers(httpBase)
+        return healthy >= count
+      },
+      registrationBudgetMs,
+      smoke ? 50 : 500,
+    )
+    const registrationMs = performance.now() - began
+    await sleep(steadyMs)
+
+    // The measurement: no polling of the controller inside the interval.
+    const cpuBefore = cpuMs(controller.pid)
+    const t0 = performance.now()
+    await sleep(measureMs)
+    const cpuAfter = cpuMs(controller.pid)
+    const wallMs = performance.now() - t0
+    const rss = rssBytes(controller.pid)
+    const healthyAfter = await healthyWorkers(httpBase, 10_000).catch(() => Number.NaN)
+    return {
+      extra: {
+        workers: count,
+        "workers healthy": healthyAfter,
+        "cpu % of one core": Math.round(((cpuAfter - cpuBefore) / wallMs) * 1_000) / 10,
+        "bytes per worker": Math.round((rss - idleRss) / Math.max(1, healthyAfter || healthy)),
+        "controller RSS MiB": Math.round(rss / 104_857.6) / 10,
+        "idle RSS MiB": Math.round(idleRss / 104_857.6) / 10,
+        [allHealthy ? "s to all healthy" : "s spent registering (budget ran out)"]: Math.round(registrationMs / 100) / 10,
+      },
+    }
+  } finally {
+    await stopAll(children)
+  }
+}
+
+export const scaleScenarios: ReadonlyArray<Scenario> = [1_000, 10_000].map((workers) => ({
+  id: `crank.scale.${workers}`,
+  group: "scale",
+  label: `controller tracking ${workers.toLocaleString("en")} workers, 1 s heartbeats`,
+  run: (options: RunOptions) => simulate(workers, options),
+}))
