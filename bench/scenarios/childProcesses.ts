@@ -27,6 +27,8 @@ export interface SpawnOptions {
   /** Raise the soft open-files limit to this first (through `bash -c "ulimit -n N && exec ..."`). */
   readonly openFiles?: number | undefined
   readonly env?: Readonly<Record<string, string>> | undefined
+  /** A process group of its own, signalled whole (for launchers such as `npm start` that leave a child behind). */
+  readonly detached?: boolean | undefined
 }
 
 export interface Child {
@@ -38,6 +40,17 @@ export interface Child {
   readonly waitFor: (pattern: string | RegExp, timeoutMs: number) => Promise<string>
   readonly kill: (signal?: NodeJS.Signals) => void
 }
+
+/** Sends `sig` to the child, or to its whole process group when it leads one (spawned `detached`). */
+const signal = (child: ChildProcess, sig: NodeJS.Signals): void => {
+  try {
+    if (groupLeaders.has(child) && child.pid !== undefined) process.kill(-child.pid, sig)
+    else child.kill(sig)
+  } catch {
+    // Already gone.
+  }
+}
+const groupLeaders = new WeakSet<ChildProcess>()
 
 const quote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`
 
@@ -54,15 +67,21 @@ export const start = (program: string, args: ReadonlyArray<string>, options: Spa
   if (!exitHookInstalled) {
     exitHookInstalled = true
     process.on("exit", () => {
-      for (const child of live) child.kill("SIGKILL")
+      for (const child of live) signal(child, "SIGKILL")
     })
   }
   let command = [program, ...args]
   if (options.core !== undefined) command = ["taskset", "-c", String(options.core), ...command]
   if (options.openFiles !== undefined)
     command = ["bash", "-c", `ulimit -n ${options.openFiles} 2>/dev/null || ulimit -n hard; exec ${command.map(quote).join(" ")}`]
-  const child = spawn(command[0]!, command.slice(1), { cwd: repoRoot, env: environment(options.env), stdio: ["pipe", "pipe", "pipe"] })
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: repoRoot,
+    env: environment(options.env),
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: options.detached === true,
+  })
   live.add(child)
+  if (options.detached === true) groupLeaders.add(child)
   let output = ""
   const listeners = new Set<() => void>()
   const onData = (chunk: string) => {
@@ -114,8 +133,8 @@ export const start = (program: string, args: ReadonlyArray<string>, options: Spa
     output: () => output,
     exited,
     waitFor,
-    kill: (signal = "SIGKILL") => {
-      if (status === undefined) child.kill(signal)
+    kill: (sig = "SIGKILL") => {
+      if (status === undefined) signal(child, sig)
     },
   }
 }

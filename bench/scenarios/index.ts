@@ -4,6 +4,7 @@
  * second.
  */
 import type { Scenario } from "../harness/Scenario.ts"
+import { failureScenarios } from "./failure.ts"
 import { scaleScenarios } from "./scale.ts"
 
-export const scenarios: ReadonlyArray<Scenario> = [...scaleScenarios]
+export const scenarios: ReadonlyArray<Scenario> = [...scaleScenarios, ...failureScenarios]
