@@ -4,7 +4,8 @@
  * second.
  */
 import type { Scenario } from "../harness/Scenario.ts"
+import { cliScenarios } from "./cli.ts"
 import { failureScenarios } from "./failure.ts"
 import { scaleScenarios } from "./scale.ts"
 
-export const scenarios: ReadonlyArray<Scenario> = [...scaleScenarios, ...failureScenarios]
+export const scenarios: ReadonlyArray<Scenario> = [...scaleScenarios, ...failureScenarios, ...cliScenarios]
