@@ -121,6 +121,8 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
           })
 
     const call = direct === undefined ? link.call : direct.call
+    /** Routes at once: `invoke` below already runs inside the effect that sends the request. */
+    const callNow = direct === undefined ? link.call : direct.callNow
 
     const invoke = (target: Capability | string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CrankError> => {
       let id: string
@@ -145,9 +147,11 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
       const timeoutMs = invokeOptions?.timeoutMs ?? defaultTimeoutMs
       // The id is taken when the effect runs, not when it is built: running one invoke effect twice (a retry,
       // two fibers) must send two requests, never one id twice.
-      return Effect.suspend(() =>
-        Effect.flatMap(call({ _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs }), answer),
-      )
+      return Effect.suspend(() => {
+        const reply = callNow({ _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs })
+        // A reply already made (in one process) is answered without one more step of the runtime.
+        return Exit.isExit(reply) && Exit.isSuccess(reply) ? answer(reply.value as Reply) : Effect.flatMap(reply, answer)
+      })
     }
 
     return { invoke: invoke as Client["invoke"], call } satisfies Client

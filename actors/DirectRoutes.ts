@@ -59,6 +59,8 @@ class Route implements Routable {
 export interface DirectRoutes {
   /** Serves `invoke` on a worker from the table, or through the relay when the table has none for it. */
   readonly call: (invoke: Invoke) => Effect.Effect<Reply>
+  /** `call`, routed at once: for a caller already inside the effect that sends the request. */
+  readonly callNow: (invoke: Invoke) => Effect.Effect<Reply>
   /** Fetches the table now. */
   readonly refresh: Effect.Effect<void>
   /** How many workers the table holds. */
@@ -181,10 +183,20 @@ export const make = (options: {
     }
 
     const viaRoute = (route: Route, invoke: Invoke): Effect.Effect<Reply> => {
+      const connection = route.link.current()
+      if (connection?.callNow !== undefined) {
+        // In one process a handler that answers without waiting has answered here: no effect to build or count.
+        const now = connection.callNow(invoke)
+        if (!Effect.isEffect(now)) return now._tag === "Result" ? Effect.succeed(now) : afterAttempt(route, invoke, now, clock.currentTimeMillisUnsafe())
+        route.inFlight++
+        const startedAt = clock.currentTimeMillisUnsafe()
+        return Effect.flatMap(Effect.ensuring(now, route.settle), (reply) =>
+          reply._tag === "Result" ? Effect.succeed(reply) : afterAttempt(route, invoke, reply, startedAt),
+        )
+      }
       const startedAt = clock.currentTimeMillisUnsafe()
       // Counted from before the dial: a route retired meanwhile keeps its connection until these are answered.
       route.inFlight++
-      const connection = route.link.current()
       const attempt: Effect.Effect<Reply | undefined> =
         connection !== undefined ? callWithin(connection, invoke) : callAfter(route.link.connection, invoke, () => Effect.succeed(undefined))
       return Effect.flatMap(Effect.ensuring(attempt, route.settle), (reply) =>
@@ -192,13 +204,15 @@ export const make = (options: {
       )
     }
 
+    const callNow = (invoke: Invoke): Effect.Effect<Reply> => {
+      const route = router.pick(invoke.capability, invoke.range)
+      return route === undefined ? options.relay(invoke) : viaRoute(route, invoke)
+    }
+
     return {
       // Picked when the request runs, not when it is built: a retried request is routed afresh.
-      call: (invoke) =>
-        Effect.suspend(() => {
-          const route = router.pick(invoke.capability, invoke.range)
-          return route === undefined ? options.relay(invoke) : viaRoute(route, invoke)
-        }),
+      call: (invoke) => Effect.suspend(() => callNow(invoke)),
+      callNow,
       refresh,
       size: () => routes.size,
       refreshes: () => refreshes,

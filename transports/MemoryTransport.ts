@@ -42,23 +42,34 @@ class MemoryEnd implements Connection {
   readonly inflight = new Map<Fiber.Fiber<Reply>, { readonly id: string; readonly resume: (reply: Effect.Effect<Reply>) => void }>()
 
   readonly call = (invoke: Invoke): Effect.Effect<Reply> =>
-    Effect.withFiber((caller) => {
-      if (!this.open) return Effect.succeed(failureOf(invoke.id, crankError("UNAVAILABLE", `connection to ${this.remoteAddress} is closed`)))
-      let effect: Effect.Effect<Reply>
-      try {
-        effect = this.peer.handlers.serve(invoke)
-      } catch (error) {
-        return Effect.succeed(defectReply(invoke.id, error))
-      }
-      // An answer already made (`Effect.succeed`, `Effect.die` are `Exit`s) needs no fiber at all.
-      if (Exit.isExit(effect)) return Effect.succeed(replyOfExit(invoke.id, effect as Exit.Exit<Reply>))
-      // Otherwise the handler runs at once, with the caller's services, in a fiber of its own: a handler that
-      // needs no I/O has answered before runFork returns, and one that waits can still be cut off when the
-      // link drops.
+    Effect.suspend(() => {
+      const reply = this.callNow(invoke)
+      return Effect.isEffect(reply) ? reply : Effect.succeed(reply)
+    })
+
+  /**
+   * Serves `invoke` now: the reply itself when the serving side answered without waiting (a plain-value handler:
+   * no fiber, no effect at all), otherwise the effect that waits for it.
+   */
+  readonly callNow = (invoke: Invoke): Reply | Effect.Effect<Reply> => {
+    if (!this.open) return failureOf(invoke.id, crankError("UNAVAILABLE", `connection to ${this.remoteAddress} is closed`))
+    let effect: Effect.Effect<Reply>
+    try {
+      effect = this.peer.handlers.serve(invoke)
+    } catch (error) {
+      return defectReply(invoke.id, error)
+    }
+    // An answer already made (`Effect.succeed`, `Effect.die` are `Exit`s) needs no fiber at all.
+    if (Exit.isExit(effect)) return replyOfExit(invoke.id, effect as Exit.Exit<Reply>)
+    // Otherwise the handler runs at once, with the caller's services, in a fiber of its own: a handler that
+    // needs no I/O has answered before runFork returns, and one that waits can still be cut off when the
+    // link drops.
+    return Effect.withFiber((caller) => {
       const handler = Effect.runForkWith(caller.context)(effect)
       const exit = handler.pollUnsafe()
       return exit !== undefined ? Effect.succeed(replyOfExit(invoke.id, exit)) : this.awaitHandler(handler, invoke.id)
     })
+  }
 
   private awaitHandler(handler: Fiber.Fiber<Reply>, id: string): Effect.Effect<Reply> {
     return Effect.callback<Reply>((resume) => {

@@ -73,6 +73,12 @@ export interface Connection {
    * serving side's request server then enforces the request's deadline itself, and the caller needs no timer.
    */
   readonly inProcess?: boolean
+  /**
+   * In-process transports only: serves the request now and gives the reply itself when the serving side answered
+   * without waiting, or the effect that waits for it. Lets a caller in the same process skip building effects for
+   * a request that is already answered.
+   */
+  readonly callNow?: (invoke: Invoke) => Reply | Effect.Effect<Reply>
 }
 
 export interface Listener {
