@@ -4,8 +4,10 @@
  * second.
  */
 import type { Scenario } from "../harness/Scenario.ts"
+import { anchors } from "./anchors.ts"
 import { cliScenarios } from "./cli.ts"
+import { crank } from "./crank.ts"
 import { failureScenarios } from "./failure.ts"
 import { scaleScenarios } from "./scale.ts"
 
-export const scenarios: ReadonlyArray<Scenario> = [...scaleScenarios, ...failureScenarios, ...cliScenarios]
+export const scenarios: ReadonlyArray<Scenario> = [...anchors, ...crank, ...scaleScenarios, ...failureScenarios, ...cliScenarios]

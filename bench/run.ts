@@ -1,0 +1,119 @@
+/**
+ * `npm run bench`: runs every scenario of bench/scenarios/index.ts three times interleaved (round 1 of all of them,
+ * then round 2, then round 3), keeps the median of each figure, and writes bench/RESULTS.md's top section (between
+ * the bench markers; the rest of the file is kept).
+ *
+ *   npm run bench                          every scenario, 1 s per measurement
+ *   CRANK_BENCH_SECONDS=2 npm run bench     longer measurements
+ *   npm run bench -- --only moleculer      the scenarios whose id or label contains "moleculer" (prints, does
+ *                                          not write RESULTS.md unless --write is given too)
+ *   npm run bench -- --no-build            skip building dist/ (the `crank` processes and this run use it)
+ *   CRANK_BENCH_PIN=0 npm run bench        do not pin processes to cores even where taskset exists
+ *
+ * Bounded: each scenario run has a time limit, and once the whole run has taken `budgetSeconds` the remaining
+ * runs are skipped (and reported as such). Every child process is killed at the end, also on error.
+ */
+import { spawnSync } from "node:child_process"
+import { readFileSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import { ratios } from "./harness/goals.ts"
+import { hasTaskset, root } from "./harness/processes.ts"
+import { formatNumber, type Outcome, replaceSection, section } from "./harness/report.ts"
+import type { Figures, Scenario } from "./harness/Scenario.ts"
+
+const args = process.argv.slice(2)
+const option = (name: string): string | undefined => {
+  const i = args.indexOf(name)
+  return i === -1 ? undefined : args[i + 1]
+}
+const only = option("--only")
+const write = only === undefined || args.includes("--write")
+const seconds = Number(process.env.CRANK_BENCH_SECONDS ?? 1)
+if (!(seconds > 0 && seconds <= 60)) throw new Error(`CRANK_BENCH_SECONDS must be in (0, 60], not ${process.env.CRANK_BENCH_SECONDS}`)
+const pin = hasTaskset() && process.env.CRANK_BENCH_PIN !== "0"
+const rounds = 3
+/** The whole run stops starting new scenario runs after this long. */
+const budgetSeconds = 270
+/** One scenario run may take this long (setup, warm-up, measurements, teardown). */
+const runLimitMs = 60_000 + seconds * 20_000
+
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(", ")
+const loadBefore = load()
+const started = performance.now()
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+if (!args.includes("--no-build")) {
+  log("building dist/ (node scripts/build.mjs)...")
+  const build = spawnSync(process.execPath, ["scripts/build.mjs"], { cwd: root, stdio: "inherit" })
+  if (build.status !== 0) throw new Error("the build failed; fix it or pass --no-build")
+}
+
+const { scenarios } = (await import("./scenarios/index.ts")) as { scenarios: ReadonlyArray<Scenario> }
+const chosen = scenarios.filter((s) => only === undefined || s.id.includes(only) || s.label.includes(only))
+if (chosen.length === 0) throw new Error(`no scenario matches --only ${only}`)
+
+const withLimit = <A>(promise: Promise<A>, ms: number, what: string): Promise<A> => {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1_000} s`)), ms)
+  })
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
+}
+
+const results = chosen.map((scenario) => ({ scenario, rounds: [] as Array<Figures | undefined>, errors: [] as Array<string> }))
+log(`${chosen.length} scenarios × ${rounds} rounds, ${seconds} s per measurement, pin ${pin}, load ${loadBefore}`)
+for (let round = 1; round <= rounds; round++) {
+  for (const result of results) {
+    const { scenario } = result
+    if ((performance.now() - started) / 1_000 > budgetSeconds) {
+      result.rounds.push(undefined)
+      result.errors.push(`round ${round} skipped: the run passed its ${budgetSeconds} s budget`)
+      continue
+    }
+    const t0 = performance.now()
+    try {
+      const figures = await withLimit(scenario.run({ seconds, pin }), runLimitMs, scenario.id)
+      result.rounds.push(figures)
+      const extra = Object.entries(figures.extra ?? {})
+        .map(([k, v]) => `${k} ${formatNumber(v)}`)
+        .join(", ")
+      log(
+        `round ${round} ${scenario.id}: ${formatNumber(figures.perSecond)}/s p50 ${formatNumber(figures.p50Us)} µs p99 ${formatNumber(figures.p99Us)} µs${extra ? ` ${extra}` : ""} (${((performance.now() - t0) / 1_000).toFixed(1)} s)`,
+      )
+    } catch (error) {
+      result.rounds.push(undefined)
+      result.errors.push(`round ${round}: ${error instanceof Error ? error.message : String(error)}`)
+      log(`round ${round} ${scenario.id}: FAILED ${error instanceof Error ? error.message : String(error)}`)
+    }
+  }
+}
+
+const cpus = os.cpus()
+const text = section(
+  {
+    date: new Date().toISOString().replace("T", " ").slice(0, 16) + " UTC",
+    machine: `${cpus[0]?.model ?? "unknown CPU"}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`,
+    node: process.version,
+    loadBefore,
+    loadAfter: load(),
+    command: `${seconds === 1 ? "" : `CRANK_BENCH_SECONDS=${seconds} `}npm run bench${only === undefined ? "" : ` -- --only ${only}`}`,
+    seconds,
+    pin,
+    rounds,
+    wallSeconds: (performance.now() - started) / 1_000,
+  },
+  results satisfies ReadonlyArray<Outcome>,
+  ratios,
+)
+process.stdout.write(`${text}\n`)
+if (write) {
+  const path = new URL("./RESULTS.md", import.meta.url)
+  writeFileSync(path, replaceSection(readFileSync(path, "utf8"), text))
+  log("wrote bench/RESULTS.md")
+}
+// Children still alive are killed by the exit handler in harness/processes.ts.
+process.exit(results.some((r) => r.errors.length > 0) ? 1 : 0)
