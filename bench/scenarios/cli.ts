@@ -6,7 +6,7 @@
  *
  * Each command is spawned as `node bin/crank.js ...` (what `npx crank` runs) from the built dist/. For `invoke`,
  * a `crank dev` (a controller and two hello workers in one process) runs on a free 127.0.0.1 port, on core 0
- * when `pin`; the measured commands then run on core 1. Bounded: a fixed number of runs (10, or 2 in a smoke
+ * when `pin`; the measured commands then run on core 1. Bounded: a fixed number of runs (7 a round, or 2 in a smoke
  * run), each with a 30 s timeout.
  */
 import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
@@ -36,7 +36,7 @@ const figuresOf = (samples: ReadonlyArray<number>, anchor: ReadonlyArray<number>
   },
 })
 
-const runsOf = (options: RunOptions): number => (options.seconds < 0.5 ? 2 : 10)
+const runsOf = (options: RunOptions): number => (options.seconds < 0.5 ? 2 : 7)
 
 const measure = async (options: RunOptions, args: ReadonlyArray<string>, core: number | undefined): Promise<Figures> => {
   const runs = runsOf(options)

@@ -5,7 +5,7 @@
  *   process) takes it out of the healthy set, read from the controller's `/api/events` stream (the first
  *   `transition` event of that worker out of `healthy`), timed from the kill with `performance.now()` in the bench;
  *   beside it, how long until the worker's exit reaches the parent (the OS's share: the socket closes then). The
- *   issue's goal: out of the healthy set within 50 ms of its socket closing. Five kills (one in a smoke run),
+ *   issue's goal: out of the healthy set within 50 ms of its socket closing. Three kills a round (one in a smoke run),
  *   medians; the workers start together, then die one at a time.
  * - `npm start` (`node bin/crank.js dev`): from spawn to the line `crank dev: controller on`, which the dev
  *   command prints once every example worker is healthy. Goal: under 2 s. Measured both through `npm start` and
@@ -57,7 +57,7 @@ const followTransitions = (httpBase: string): Promise<{ readonly seen: Array<Tra
 const round = (ms: number): number => Math.round(ms * 10) / 10
 
 const killDetection = async (options: RunOptions): Promise<Figures> => {
-  const kills = options.seconds < 0.5 ? 1 : 5
+  const kills = options.seconds < 0.5 ? 1 : 3
   const port = await freePort()
   const httpBase = `http://127.0.0.1:${port}`
   const children: Array<Child> = []
@@ -129,7 +129,7 @@ const devStart = async (command: "npm" | "node", runs: number): Promise<Array<nu
 }
 
 const devStartScenario = async (options: RunOptions): Promise<Figures> => {
-  const runs = options.seconds < 0.5 ? 1 : 3
+  const runs = options.seconds < 0.5 ? 1 : 2
   const npm = await devStart("npm", runs)
   const node = await devStart("node", runs)
   return {
