@@ -49,7 +49,7 @@ export const greetService = {
         if (options.uppercase) greeting = greeting.toUpperCase()
         if (options.reverse) greeting = [...greeting].reverse().join("")
         greeting += "!".repeat(options.exclamations ?? 0)
-        return { greeting, worker: ctx.nodeID }
+        return { greeting, worker: ctx.broker.nodeID }
       },
     },
   },
@@ -66,6 +66,7 @@ export const makeBroker = (nodeID, tcp) =>
     transporter: tcp
       ? new LoopbackTcp({
           udpDiscovery: false,
+          gossipPeriod: 1,
           port: tcp.port,
           urls: Object.entries(tcp.peers).map(([id, port]) => `127.0.0.1:${port}/${id}`),
         })

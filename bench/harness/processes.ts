@@ -21,6 +21,9 @@ process.on("exit", () => {
   for (const child of alive) child.kill("SIGKILL")
 })
 
+/** How many children spawned here are still running (the smoke test checks that none are left). */
+export const aliveChildren = (): number => alive.size
+
 /** A port free on 127.0.0.1 right now. */
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {

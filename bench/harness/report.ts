@@ -50,17 +50,27 @@ export const formatNumber = (n: number | undefined): string => {
 const row = (cells: ReadonlyArray<string>) => `| ${cells.join(" | ")} |`
 
 const groupTable = (outcomes: ReadonlyArray<Outcome>): Array<string> => {
-  const extraKeys = [...new Set(outcomes.flatMap((o) => defined(o.rounds).flatMap((f) => Object.keys(f.extra ?? {}))))]
+  const measured = outcomes.flatMap((o) => defined(o.rounds))
+  const extraKeys = [...new Set(measured.flatMap((f) => Object.keys(f.extra ?? {})))]
+  // The columns some row of the group has: a scale table has no msgs/s, a request table no extra figures.
+  const base = (
+    [
+      ["msgs/s", (f: Figures | undefined) => f?.perSecond],
+      ["p50 µs", (f: Figures | undefined) => f?.p50Us],
+      ["p99 µs", (f: Figures | undefined) => f?.p99Us],
+    ] as const
+  ).filter(([, pick]) => measured.some((f) => pick(f) !== undefined))
+  const rates = measured.some((f) => f.perSecond !== undefined)
   const lines = [
-    row(["scenario", "msgs/s", "p50 µs", "p99 µs", ...extraKeys, "msgs/s in each round"]),
-    row(["---", "---:", "---:", "---:", ...extraKeys.map(() => "---:"), "---:"]),
+    row(["scenario", ...base.map(([name]) => name), ...extraKeys, ...(rates ? ["msgs/s in each round"] : [])]),
+    row(["---", ...base.map(() => "---:"), ...extraKeys.map(() => "---:"), ...(rates ? ["---:"] : [])]),
   ]
   for (const o of outcomes) {
     const m = medianFigures(o.rounds)
     const perRound = o.rounds.map((f) => (f === undefined ? "failed" : formatNumber(f.perSecond))).join(" / ")
     const label = o.errors.length === 0 ? o.scenario.label : `${o.scenario.label} (${o.errors.length} failed: ${o.errors[0]!.split("\n")[0]!.slice(0, 120)})`
     lines.push(
-      row([label, formatNumber(m?.perSecond), formatNumber(m?.p50Us), formatNumber(m?.p99Us), ...extraKeys.map((k) => formatNumber(m?.extra?.[k])), perRound]),
+      row([label, ...base.map(([, pick]) => formatNumber(pick(m))), ...extraKeys.map((k) => formatNumber(m?.extra?.[k])), ...(rates ? [perRound] : [])]),
     )
   }
   return lines

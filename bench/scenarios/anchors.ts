@@ -50,7 +50,7 @@ const moleculerTcp = async (measure: Measure, { seconds, pin }: RunOptions): Pro
     await server.line(/^ready$/)
     broker = makeBroker("bench-client", { port: clientPort, peers: { "bench-server": port } })
     await broker.start()
-    await broker.waitForServices("hello", 15_000)
+    await broker.waitForServices("hello", 15_000, 50)
     const client = broker
     return await pinnedToCore0(pin, () => measure(() => client.call("hello.greet", greetInput), seconds))
   } finally {
