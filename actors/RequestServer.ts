@@ -254,9 +254,12 @@ export const make = (options: {
       served.stats.record(reply._tag === "Result" ? "OK" : reply.code, clock.currentTimeMillisUnsafe() - startedAt)
       return reply
     }
-    const run: Effect.Effect<unknown, CrankError> = Effect.isEffect(output)
-      ? (output as Effect.Effect<unknown, CrankError>)
-      : Effect.promise(() => output as PromiseLike<unknown>)
+    const promise = Effect.isEffect(output) ? undefined : (output as PromiseLike<unknown>)
+    // A Promise cannot be stopped: a handler that ignores its abort signal goes on after its caller was answered
+    // (TIMEOUT, CANCELLED). Its slot is held until the Promise really settles, so `maxInFlight` and drain count the
+    // handler bodies that are running, not the requests still awaited.
+    if (promise !== undefined) promise.then(settle, settle)
+    const run: Effect.Effect<unknown, CrankError> = promise === undefined ? (output as Effect.Effect<unknown, CrankError>) : Effect.promise(() => promise)
     // The handler's outcome becomes a reply inside the deadline, so every failure `replyOf` sees is the
     // handler's own, and the runtime's TIMEOUT is never mistaken for a code the handler raised.
     return (restore) =>
@@ -271,7 +274,7 @@ export const make = (options: {
         ),
       ).pipe(
         Effect.onExit((exit) => {
-          settle()
+          if (promise === undefined) settle()
           const reply = Exit.isSuccess(exit) ? exit.value : undefined
           served.stats.record(reply === undefined ? "CANCELLED" : reply._tag === "Result" ? "OK" : reply.code, clock.currentTimeMillisUnsafe() - startedAt)
           if (reply === undefined) context.cancel(crankError("CANCELLED", `request ${invoke.id} was cancelled`))

@@ -373,7 +373,8 @@ describe("RequestServer", () => {
           const { server } = serverWith((text, context) => {
             if (text !== "hang") return undefined
             signal = context.signal
-            return new Promise(() => {})
+            // A well-behaved Promise handler: it stops when its signal is aborted.
+            return new Promise((_, reject) => context.signal.addEventListener("abort", () => reject(context.signal.reason)))
           })
           const fiber = yield* Effect.forkChild(server.serve(request({ text: "hang" }, { timeoutMs: 250 })), { startImmediately: true })
           yield* settled("the handler ran", () => signal !== undefined)
@@ -382,7 +383,38 @@ describe("RequestServer", () => {
           yield* settled("answered at the deadline", () => fiber.pollUnsafe() !== undefined)
           expectFailure(yield* Fiber.join(fiber), "TIMEOUT")
           expect(signal!.aborted).toBe(true)
-          expect(server.inFlight()).toBe(0)
+          // Its slot is free once the Promise has settled, not before.
+          yield* settled("the handler's Promise settled", () => server.inFlight() === 0)
+        }).pipe(Effect.provide(TestClock.layer())),
+      ))
+
+    it("a Promise handler that ignores its signal keeps its slot until it really finishes: maxInFlight counts running bodies", () =>
+      Effect.runPromise(
+        Effect.gen(function* () {
+          let finish: (() => void) | undefined
+          let started = 0
+          const { server, calls } = serverWith(
+            (text) => {
+              if (text !== "stubborn") return undefined
+              started++
+              return new Promise((resolve) => (finish = () => resolve({ echo: text, version: "1.0.0" })))
+            },
+            { maxInFlight: 1 },
+          )
+          const fiber = yield* Effect.forkChild(server.serve(request({ text: "stubborn" }, { timeoutMs: 250 })), { startImmediately: true })
+          yield* settled("the handler ran", () => started === 1)
+          yield* TestClock.adjust(250)
+          yield* settled("answered at the deadline", () => fiber.pollUnsafe() !== undefined)
+          expectFailure(yield* Fiber.join(fiber), "TIMEOUT")
+          // The body is still running: its slot is still taken, so a second request is refused, not started.
+          expect(server.inFlight()).toBe(1)
+          expectFailure(yield* server.serve(request({ text: "stubborn" })), "OVERLOADED")
+          expect(started).toBe(1)
+          finish!()
+          yield* settled("the body finished", () => server.inFlight() === 0)
+          expect(server.completed()).toBe(1)
+          expectResult(yield* server.serve(request({ text: "after" })), { echo: "after", version: "1.0.0" })
+          expect(calls.count).toBe(2)
         }).pipe(Effect.provide(TestClock.layer())),
       ))
 
@@ -409,7 +441,7 @@ describe("RequestServer", () => {
       let signal: AbortSignal | undefined
       const { server } = serverWith((text, context) => {
         signal = context.signal
-        return new Promise(() => {})
+        return new Promise((_, reject) => context.signal.addEventListener("abort", () => reject(context.signal.reason)))
       })
       await run(
         Effect.gen(function* () {
@@ -417,7 +449,7 @@ describe("RequestServer", () => {
           yield* settled("the handler ran", () => signal !== undefined)
           yield* Fiber.interrupt(fiber)
           expect(signal!.aborted).toBe(true)
-          expect(server.inFlight()).toBe(0)
+          yield* settled("the handler's Promise settled", () => server.inFlight() === 0)
           expect(Exit.hasInterrupts(yield* Fiber.await(fiber))).toBe(true)
         }),
       )
