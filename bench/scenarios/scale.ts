@@ -19,6 +19,21 @@ import { type Child, cpuMs, freePort, healthyWorkers, httpGet, rssBytes, sleep, 
 const perLoadProcess = 5_000
 const openFiles = 65_536
 
+/** The load processes' last progress lines, summed: `opened N registered N closed N`. */
+const socketsOf = (loads: ReadonlyArray<Child>): { opened: number; registered: number; closed: number } => {
+  let opened = 0
+  let registered = 0
+  let closed = 0
+  for (const load of loads) {
+    const lines = [...load.output().matchAll(/opened (\d+) registered (\d+) closed (\d+)/g)]
+    const last = lines.at(-1)
+    opened += Number(last?.[1] ?? 0)
+    registered += Number(last?.[2] ?? 0)
+    closed += Number(last?.[3] ?? 0)
+  }
+  return { opened, registered, closed }
+}
+
 const simulate = async (workers: number, options: RunOptions): Promise<Figures> => {
   const smoke = options.seconds < 0.5
   const count = smoke ? Math.min(workers, 50) : workers
@@ -41,16 +56,19 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
     const idleRss = rssBytes(controller.pid)
 
     const descriptor = JSON.stringify(descriptorOf(HelloGreet))
+    const loads: Array<Child> = []
+    const cpuAtStart = cpuMs(controller.pid)
     const began = performance.now()
     for (let first = 0, n = 0; first < count; first += perLoadProcess, n++) {
       const size = Math.min(perLoadProcess, count - first)
-      children.push(
+      loads.push(
         start(process.execPath, ["bench/scenarios/simulatedWorkers.mjs", `ws://127.0.0.1:${port}`, String(size), String(first), `sim-node-${n}`], {
           core: options.pin ? 1 : undefined,
           openFiles,
           env: { BENCH_DESCRIPTOR: descriptor },
         }),
       )
+      children.push(loads.at(-1)!)
     }
     let healthy = 0
     const allHealthy = await until(
@@ -63,6 +81,7 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
       smoke ? 50 : count > 2_000 ? 1_000 : 500,
     )
     const registrationMs = performance.now() - began
+    const registrationCpu = (cpuMs(controller.pid) - cpuAtStart) / registrationMs
     await sleep(steadyMs)
 
     // The measurement: no polling of the controller inside the interval.
@@ -73,6 +92,7 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
     const wallMs = performance.now() - t0
     const rss = rssBytes(controller.pid)
     const healthyAfter = await healthyWorkers(httpBase, 10_000).catch(() => Number.NaN)
+    const sockets = socketsOf(loads)
     return {
       extra: {
         workers: count,
@@ -82,6 +102,9 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
         "controller RSS MiB": Math.round(rss / 104_857.6) / 10,
         "idle RSS MiB": Math.round(idleRss / 104_857.6) / 10,
         [allHealthy ? "s to all healthy" : "s spent registering (budget ran out)"]: Math.round(registrationMs / 100) / 10,
+        "cpu % while registering": Math.round(registrationCpu * 1_000) / 10,
+        "registered (load side)": sockets.registered,
+        "sockets closed (load side)": sockets.closed,
       },
     }
   } finally {
