@@ -57,6 +57,11 @@ export interface Controller {
   readonly transitions: PubSub.PubSub<LifecycleTransition>
   /** Healthy workers that can be dialled, with what they serve: the table clients route with. */
   readonly routes: () => ReadonlyArray<Route>
+  /**
+   * True for one heartbeat interval after the controller started: its registry is filling up as workers
+   * (re-)register, so clients keep the routes they had (a restarted controller must not empty their tables).
+   */
+  readonly recovering: () => boolean
   /** Picks a worker and relays `invoke` to it: the data path for callers that cannot dial workers. */
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
 }
@@ -152,6 +157,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
 
     // Serving needs the system capabilities, which read the controller: the object comes first, its address is
     // the bound one once listening (port 0 asks for a free port).
+    const recoveringUntil = clock.currentTimeMillisUnsafe() + timings.heartbeatIntervalMs
     const controller: { -readonly [K in keyof Controller]: Controller[K] } = {
       address: options.addresses[0] ?? "",
       timings,
@@ -160,6 +166,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       descriptors: () => registry.catalog(),
       drain,
       routes: () => registry.routes(),
+      recovering: () => clock.currentTimeMillisUnsafe() < recoveringUntil,
       transitions,
       serve: (invoke) => (invoke.capability.startsWith("crank.") ? system.serve(invoke) : relay(invoke)),
     }

@@ -31,6 +31,8 @@ import * as SharedDial from "./sharedDial.ts"
 
 export interface RouteTable {
   readonly workers: ReadonlyArray<RouteEntry>
+  /** The controller is still recovering (it started within a heartbeat interval): missing workers are kept. */
+  readonly recovering?: boolean
 }
 
 class Route implements Routable {
@@ -133,6 +135,12 @@ export const make = (options: {
       }
       for (const [id, route] of routes) {
         if (seen.has(id)) continue
+        if (table.recovering === true) {
+          // A controller that has just (re)started does not know every live worker yet: keep routing to the ones
+          // this client knew (a dead one is taken out by its own link), and forget them only once it has recovered.
+          next.add(route)
+          continue
+        }
         routes.delete(id)
         retire(route)
       }

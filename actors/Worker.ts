@@ -193,7 +193,7 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
     let failedAttempts = 0
     const backoff = Schedule.min([Schedule.exponential(initialMs), Schedule.spaced(maxMs)]).pipe(Schedule.jittered)
     // Attempts back off until one registers; when that registered link drops, the loop starts over from the
-    // first step (after one initial delay), so a worker that has reconnected a few times in its life does not
+    // first step (at once), so a worker that has reconnected a few times in its life does not
     // wait the capped maximum to rejoin a restarted controller.
     const untilDropped = Effect.scoped(session).pipe(
       Effect.tapError((error) =>
@@ -208,8 +208,10 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
       ),
       Effect.retry({ schedule: backoff, while: (error) => !(error._tag === "Disconnected" && error.registered) }),
     )
+    // A registered link that dropped is redialled at once (a restarted controller is back as soon as it listens),
+    // and only failed attempts back off.
     const connectForever = untilDropped.pipe(
-      Effect.catch(() => Effect.flatMap(Random.nextBetween(0.8, 1.2), (jitter) => Effect.sleep(initialMs * jitter))),
+      Effect.catch(() => Effect.void),
       Effect.forever,
       // Only a registered link that dropped gets past the retry, and it is caught: this only fails by dying.
       Effect.orDie,

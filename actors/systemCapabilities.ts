@@ -20,6 +20,8 @@ export interface SystemView {
   readonly descriptors: () => Catalog
   readonly drain: (workerId: string, deadlineMs?: number) => Effect.Effect<void, CrankError>
   readonly routes: () => ReadonlyArray<Route>
+  /** Whether the controller is still within its recovery window (workers re-registering after it started). */
+  readonly recovering: () => boolean
 }
 
 export const systemImplementations = (controller: SystemView, startedAt: number): ReadonlyArray<Implementation> => [
@@ -28,7 +30,7 @@ export const systemImplementations = (controller: SystemView, startedAt: number)
     const nodes = new Map<string, Array<string>>()
     for (const worker of workers) nodes.set(worker.nodeId, [...(nodes.get(worker.nodeId) ?? []), worker.id])
     return {
-      controller: { address: controller.address, startedAt, ...controller.timings },
+      controller: { address: controller.address, startedAt, recovering: controller.recovering(), ...controller.timings },
       nodes: [...nodes].map(([id, ids]) => ({ id, workers: ids })),
       workers: workers.map(({ address, ...rest }) => (address === undefined ? rest : { ...rest, address })),
       capabilities: controller.descriptors().map(({ descriptor, workers: ids }) => ({
@@ -41,5 +43,5 @@ export const systemImplementations = (controller: SystemView, startedAt: number)
     }
   }),
   implement(CrankDrain, ({ workerId, deadlineMs }) => controller.drain(workerId, deadlineMs).pipe(Effect.as({ workerId, draining: true }))),
-  implement(CrankRoutes, () => ({ workers: controller.routes() })),
+  implement(CrankRoutes, () => (controller.recovering() ? { workers: controller.routes(), recovering: true } : { workers: controller.routes() })),
 ]

@@ -41,6 +41,8 @@ export const MeshStatus = Schema.Struct({
   controller: Schema.Struct({
     address: Schema.String,
     startedAt: Schema.Number,
+    /** Within a heartbeat interval of starting: workers may still be re-registering (see `crank.routes`). */
+    recovering: Schema.optionalKey(Schema.Boolean),
     heartbeatIntervalMs: Schema.Number,
     staleAfterMs: Schema.Number,
     evictAfterMs: Schema.Number,
@@ -89,6 +91,11 @@ export const CrankRoutes = defineCapability({
         capabilities: Schema.Array(Schema.Struct({ id: Schema.String, version: Schema.String, idempotent: Schema.Boolean })),
       }),
     ),
+    /**
+     * The controller started less than a heartbeat interval ago and its workers are still re-registering: the
+     * table may be missing live workers, so a client keeps the routes it had and only adds these.
+     */
+    recovering: Schema.optionalKey(Schema.Boolean),
   }),
   idempotent: true,
   tags: ["system"],

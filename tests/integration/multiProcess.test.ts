@@ -228,6 +228,40 @@ describe("multi-process mesh over WebSocket on loopback", () => {
     expect(mesh.workers.w1.stdout()).toMatch(/connection closed .*reconnecting/)
   })
 
+  it("loses no request across a controller restart under load: clients keep routing on their last table while it recovers", async () => {
+    // A heartbeat of a second: the restarted controller is "recovering" for that long while the workers re-register.
+    const timing = ["--heartbeat-ms", "1000", "--stale-after-ms", "4000", "--evict-after-ms", "10000"]
+    const mesh = await startMesh("examples/hello", timing)
+    const client = await connect(mesh.url)
+    // The client's table knows both workers before the load starts.
+    await until("both workers answer the client directly", async () => {
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, n) => client.invoke(HelloGreet, { message: `warm ${n}` })))
+      return new Set(answers.map((a) => a.worker)).size === 2
+    })
+    const total = 4_000
+    const concurrency = 16
+    let sent = 0
+    let done = 0
+    const failures: Array<string> = []
+    const lane = async () => {
+      while (sent < total) {
+        sent++
+        const exit = await client.settle(HelloGreet, { message: "load" }, { timeoutMs: 5_000 })
+        if (Exit.isFailure(exit)) failures.push(String(exit.cause))
+        done++
+      }
+    }
+    const load = Promise.all(Array.from({ length: concurrency }, lane))
+    await until("a quarter of the load answered", () => done >= total / 4)
+    expect(await mesh.controller.stop("SIGKILL")).toMatchObject({ signal: "SIGKILL" })
+    const restarted = await startController(mesh.port, timing)
+    await load
+    expect({ done, failures: failures.slice(0, 3), failed: failures.length }).toEqual({ done: total, failures: [], failed: 0 })
+    // The restarted controller knows both workers again, and it said it was recovering while they came back.
+    await awaitHealthy(client, [mesh.ids.w1, mesh.ids.w2], 15_000)
+    expect(restarted.stderr()).toBe("")
+  })
+
   it("drains a SIGTERMed worker under load: every accepted request is answered, it exits 0, new work goes to the other", async () => {
     const mesh = await startMesh("tests/support/slowWorker.ts")
     const { client, ids } = mesh
