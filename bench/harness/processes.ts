@@ -109,6 +109,13 @@ export const pinnedToCore0 = async <A>(pin: boolean, body: () => Promise<A>): Pr
   }
 }
 
+/**
+ * Waits (at most `timeoutMs`) until dist/ is built: `crank` processes run it, and in this shared working tree
+ * another `npm test` or `npm run build` may be rebuilding it (it deletes dist/ first) when a scenario starts.
+ */
+export const awaitBuild = (timeoutMs = 60_000): Promise<void> =>
+  waitUntil("dist/ (npm run build)", async () => existsSync(`${root}dist/src/cli/main.js`) && existsSync(`${root}dist/src/index.js`), timeoutMs, 250)
+
 /** Polls `probe` every `everyMs` until it resolves truthy, at most `timeoutMs`. */
 export const waitUntil = async (what: string, probe: () => Promise<boolean>, timeoutMs = 20_000, everyMs = 100): Promise<void> => {
   const deadline = Date.now() + timeoutMs

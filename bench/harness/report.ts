@@ -47,6 +47,13 @@ export const formatNumber = (n: number | undefined): string => {
   return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
 }
 
+/** `skipped` or `failed`, for a round without figures. */
+const missing = (o: Outcome, index: number): string => (o.errors.some((e) => e.startsWith(`round ${index + 1} skipped`)) ? "skipped" : "failed")
+
+/** The rows marked ¹: which rounds failed or were skipped, and why (each error's first line). */
+const notes = (outcomes: ReadonlyArray<Outcome>): Array<string> =>
+  outcomes.flatMap((o) => o.errors.map((e) => `- ¹ ${o.scenario.label}: ${(e.split("\n")[0] ?? "").slice(0, 200)}`))
+
 const row = (cells: ReadonlyArray<string>) => `| ${cells.join(" | ")} |`
 
 const groupTable = (outcomes: ReadonlyArray<Outcome>): Array<string> => {
@@ -67,8 +74,8 @@ const groupTable = (outcomes: ReadonlyArray<Outcome>): Array<string> => {
   ]
   for (const o of outcomes) {
     const m = medianFigures(o.rounds)
-    const perRound = o.rounds.map((f) => (f === undefined ? "failed" : formatNumber(f.perSecond))).join(" / ")
-    const label = o.errors.length === 0 ? o.scenario.label : `${o.scenario.label} (${o.errors.length} failed: ${o.errors[0]!.split("\n")[0]!.slice(0, 120)})`
+    const perRound = o.rounds.map((f, i) => (f === undefined ? missing(o, i) : formatNumber(f.perSecond))).join(" / ")
+    const label = o.errors.length === 0 ? o.scenario.label : `${o.scenario.label} ¹`
     lines.push(
       row([label, ...base.map(([, pick]) => formatNumber(pick(m))), ...extraKeys.map((k) => formatNumber(m?.extra?.[k])), ...(rates ? [perRound] : [])]),
     )
@@ -128,7 +135,9 @@ export const section = (info: RunInfo, outcomes: ReadonlyArray<Outcome>, ratios:
     "",
   ]
   for (const group of groups) {
-    lines.push(`### ${group}`, "", ...groupTable(outcomes.filter((o) => o.scenario.group === group)), "")
+    const inGroup = outcomes.filter((o) => o.scenario.group === group)
+    const marked = notes(inGroup)
+    lines.push(`### ${group}`, "", ...groupTable(inGroup), "", ...(marked.length === 0 ? [] : [...marked, ""]))
   }
   const ratioLines = ratioTable(outcomes, ratios)
   if (ratioLines.length > 2) {

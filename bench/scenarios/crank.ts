@@ -11,7 +11,7 @@ import { Effect, References, Schedule } from "effect"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import hello from "../../examples/hello/index.ts"
 import { concurrentAsync, concurrentEffect, greetInput, sequentialAsync, sequentialEffect } from "../harness/measure.ts"
-import { freePort, pinnedToCore0, spawnNode } from "../harness/processes.ts"
+import { awaitBuild, freePort, pinnedToCore0, spawnNode } from "../harness/processes.ts"
 import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
 
 type Mode = "sequential" | "concurrent"
@@ -50,6 +50,7 @@ const inProcessPromise = async (mode: Mode, { seconds }: RunOptions): Promise<Fi
  * controller is left to the scheduler), and a client in this process (pinned to core 0 while it measures).
  */
 const acrossProcesses = async (mode: Mode, direct: boolean, { seconds, pin }: RunOptions): Promise<Figures> => {
+  await awaitBuild()
   const port = await freePort()
   const controllerUrl = `ws://127.0.0.1:${port}`
   const env = { CRANK_HEARTBEAT_MS: "1000" }
