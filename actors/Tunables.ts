@@ -20,6 +20,14 @@
  * | `maxControlMessagesPerSecond` | 200 | controller | control messages one connection may send a second |
  * | `transitionHistory` | 20 | controller | transitions kept per worker for the dashboard |
  * | `routeRefreshMs` | 1 s | client | how often the direct-routing table is refreshed |
+ * | `maxCapabilitiesPerWorker` | 256 | controller | capabilities one registration may advertise |
+ * | `maxIdLength` | 128 | controller | characters in a worker, node or capability id |
+ * | `maxTextLength` | 4,096 | controller | characters in a capability's name or description |
+ * | `maxDescriptorBytes` | 64 KiB | controller | one capability's whole advertisement as JSON (schemas, errors, tags) |
+ * | `registerDeadlineMs` | 10 s | controller | how long a connection may stay silent (no Register, no request) after connecting |
+ * | `maxConnectionsPerHost` | 1,000 | controller | connections open at once from one remote host |
+ * | `breakerFailures` | 5 | controller, client | consecutive failures (`UNAVAILABLE`, `TIMEOUT`, `INTERNAL`) that open a worker's breaker (0: never) |
+ * | `breakerCoolDownMs` | 5 s | controller, client | how long an open breaker waits before one probe goes |
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -38,6 +46,14 @@ export interface Tunables {
   readonly maxControlMessagesPerSecond: number
   readonly transitionHistory: number
   readonly routeRefreshMs: number
+  readonly maxCapabilitiesPerWorker: number
+  readonly maxIdLength: number
+  readonly maxTextLength: number
+  readonly maxDescriptorBytes: number
+  readonly registerDeadlineMs: number
+  readonly maxConnectionsPerHost: number
+  readonly breakerFailures: number
+  readonly breakerCoolDownMs: number
 }
 
 export const defaults: Tunables = {
@@ -53,6 +69,14 @@ export const defaults: Tunables = {
   maxControlMessagesPerSecond: 200,
   transitionHistory: 20,
   routeRefreshMs: 1_000,
+  maxCapabilitiesPerWorker: 256,
+  maxIdLength: 128,
+  maxTextLength: 4_096,
+  maxDescriptorBytes: 65_536,
+  registerDeadlineMs: 10_000,
+  maxConnectionsPerHost: 1_000,
+  breakerFailures: 5,
+  breakerCoolDownMs: 5_000,
 }
 
 const names = Object.keys(defaults) as ReadonlyArray<keyof Tunables>

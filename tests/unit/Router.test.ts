@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { Breaker } from "../../actors/breaker.ts"
 import { type Routable, Router } from "../../actors/Router.ts"
 
 interface FakeWorker extends Routable {
@@ -140,5 +141,75 @@ describe("Router", () => {
     router.remove(multi)
     expect(router.pick("hello.greet", "*")).toBeUndefined()
     expect(router.pick("demo.echo", "*")).toBeUndefined()
+  })
+
+  it("delegates the choice within the highest version to the call's strategy", () => {
+    const { router, workers } = mesh()
+    const busy = { ...workers.a12, pending: 5 }
+    const idle = { ...workers.b12, pending: 0 }
+    const r = new Router<FakeWorker>()
+    for (const w of [workers.a10, busy, idle]) r.add(w)
+    expect(picks(r, "hello.greet", "^1", 3)).toEqual(["a12", "b12", "a12"])
+    for (let i = 0; i < 3; i++) expect(r.pick("hello.greet", "^1", 0, { strategy: "least-in-flight" })?.id).toBe("b12")
+    // Affinity: one key, one worker.
+    const first = router.pick("hello.greet", "^1", 0, { strategy: "affinity", key: "user-7" })!.id
+    for (let i = 0; i < 5; i++) expect(router.pick("hello.greet", "^1", 0, { strategy: "affinity", key: "user-7" })?.id).toBe(first)
+  })
+
+  it("uses the capability's own strategy when the call names none", () => {
+    const r = new Router<FakeWorker>()
+    const a = { ...worker("a"), capabilities: [{ id: "demo.echo", version: "1.0.0", strategy: "least-in-flight" as const }], pending: 3 }
+    const b = { ...worker("b"), capabilities: [{ id: "demo.echo", version: "1.0.0", strategy: "least-in-flight" as const }], pending: 1 }
+    r.add(a)
+    r.add(b)
+    expect(picks(r, "demo.echo", "*", 3)).toEqual(["b", "b", "b"])
+    expect(r.pick("demo.echo", "*", 0, { strategy: "round-robin" })?.id).toBe("a")
+  })
+
+  it("skips a worker whose breaker is open, probes it after the cool-down, and skips `except`", () => {
+    const r = new Router<FakeWorker & { breaker: Breaker }>()
+    const [a, b] = ["a", "b"].map((id) => ({ ...worker(id, "demo.echo@1.0.0"), breaker: new Breaker({ failures: 2, coolDownMs: 100 }) })) as [
+      FakeWorker & { breaker: Breaker },
+      FakeWorker & { breaker: Breaker },
+    ]
+    r.add(a)
+    r.add(b)
+    a.breaker.record("failure", 0)
+    a.breaker.record("failure", 0)
+    expect([1, 2, 3].map(() => r.pick("demo.echo", "*", 50)?.id)).toEqual(["b", "b", "b"])
+    expect(r.pick("demo.echo", "*", 50, undefined, b)).toBeUndefined()
+    // Past the cool-down a gets one probe (half-open); until it answers, b takes the rest.
+    expect([1, 2, 3].map(() => r.pick("demo.echo", "*", 100)?.id).sort()).toEqual(["a", "b", "b"])
+    expect(a.breaker.name).toBe("half-open")
+    a.breaker.record("success", 101)
+    expect([1, 2].map(() => r.pick("demo.echo", "*", 102)?.id).sort()).toEqual(["a", "b"])
+  })
+
+  it("routes a capability requiring a GPU only to workers labelled so; one without a requirement to both", () => {
+    const r = new Router<FakeWorker>()
+    const caps = [
+      { id: "ml.infer", version: "1.0.0", placement: { labels: { gpu: "true" } } },
+      { id: "demo.echo", version: "1.0.0", placement: {} },
+    ]
+    const gpu = { ...worker("gpu"), capabilities: caps, placement: { labels: { gpu: "true" } } }
+    const plain = { ...worker("plain"), capabilities: caps }
+    r.add(gpu)
+    r.add(plain)
+    expect(picks(r, "ml.infer", "*", 4)).toEqual(["gpu", "gpu", "gpu", "gpu"])
+    expect(new Set(picks(r, "demo.echo", "*", 4))).toEqual(new Set(["gpu", "plain"]))
+    gpu.routable = false
+    expect(r.pick("ml.infer", "*")).toBeUndefined()
+  })
+
+  it("prefers the caller's node when a routable worker is there", () => {
+    const r = new Router<FakeWorker>()
+    const far = { ...worker("far", "demo.echo@1.0.0"), nodeId: "n1" }
+    const near = { ...worker("near", "demo.echo@1.0.0"), nodeId: "n2" }
+    r.add(far)
+    r.add(near)
+    expect(picks(r, "demo.echo", "*", 2)).toEqual(["far", "near"])
+    for (let i = 0; i < 3; i++) expect(r.pick("demo.echo", "*", 0, { node: "n2" })?.id).toBe("near")
+    near.routable = false
+    expect(r.pick("demo.echo", "*", 0, { node: "n2" })?.id).toBe("far")
   })
 })
