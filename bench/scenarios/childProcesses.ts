@@ -36,6 +36,8 @@ export interface Child {
   /** The pid of the program itself: `bash`, `taskset` and `node` replace one another with `exec`. */
   readonly pid: number
   readonly output: () => string
+  /** Whether it has exited (or failed to start). */
+  readonly hasExited: () => boolean
   readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly at: number }>
   readonly waitFor: (pattern: string | RegExp, timeoutMs: number) => Promise<string>
   readonly kill: (signal?: NodeJS.Signals) => void
@@ -131,6 +133,7 @@ export const start = (program: string, args: ReadonlyArray<string>, options: Spa
     child,
     pid: child.pid ?? -1,
     output: () => output,
+    hasExited: () => status !== undefined,
     exited,
     waitFor,
     kill: (sig = "SIGKILL") => {
@@ -217,4 +220,21 @@ export const healthyWorkers = async (httpBase: string, timeoutMs = 5_000): Promi
   const metrics = await httpGet(`${httpBase}/metrics`, timeoutMs)
   const match = /^crank_workers\{state="healthy"\} (\d+)/m.exec(metrics)
   return match === null ? 0 : Number(match[1])
+}
+
+/**
+ * Waits (at most `timeoutMs`) until the controller `child` answers `GET /healthz` on `httpBase`; throws with
+ * what it printed when it does not, or as soon as it exits.
+ */
+export const awaitControllerUp = async (controller: Child, httpBase: string, timeoutMs = 15_000): Promise<void> => {
+  const up = await until(
+    async () => {
+      if (controller.hasExited()) return true
+      return httpGet(`${httpBase}/healthz`, 1_000).then(() => true)
+    },
+    timeoutMs,
+    50,
+  )
+  if (controller.hasExited()) throw new Error(`the controller exited at start-up: ${controller.output().slice(-1_000)}`)
+  if (!up) throw new Error(`the controller did not answer /healthz within ${timeoutMs} ms: ${controller.output().slice(-1_000)}`)
 }

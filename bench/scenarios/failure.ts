@@ -15,7 +15,7 @@
  */
 import { request } from "node:http"
 import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
-import { type Child, freePort, httpGet, percentile, sleep, start, startCrank, stopAll, until } from "./childProcesses.ts"
+import { awaitControllerUp, type Child, freePort, percentile, sleep, start, startCrank, stopAll, until } from "./childProcesses.ts"
 
 interface Transition {
   readonly workerId: string
@@ -67,8 +67,7 @@ const killDetection = async (options: RunOptions): Promise<Figures> => {
       core: options.pin ? 0 : undefined,
     })
     children.push(controller)
-    if (!(await until(() => httpGet(`${httpBase}/healthz`, 1_000).then(() => true), 15_000, 50)))
-      throw new Error(`the controller did not answer /healthz within 15 s:\n${controller.output()}`)
+    await awaitControllerUp(controller, httpBase)
     stream = await followTransitions(httpBase)
     const seen = stream.seen
     const workers = Array.from({ length: kills }, (_, i) => {

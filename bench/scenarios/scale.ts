@@ -14,7 +14,7 @@
 import { descriptorOf } from "../../capabilities/Capability.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
-import { type Child, cpuMs, freePort, healthyWorkers, httpGet, rssBytes, sleep, start, startCrank, stopAll, until } from "./childProcesses.ts"
+import { awaitControllerUp, type Child, cpuMs, freePort, healthyWorkers, rssBytes, sleep, start, startCrank, stopAll, until } from "./childProcesses.ts"
 
 const perLoadProcess = 5_000
 const openFiles = 65_536
@@ -49,8 +49,7 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
       openFiles,
     })
     children.push(controller)
-    if (!(await until(() => httpGet(`${httpBase}/healthz`, 1_000).then(() => true), 15_000, 50)))
-      throw new Error(`the controller did not answer /healthz within 15 s:\n${controller.output()}`)
+    await awaitControllerUp(controller, httpBase)
     // Idle: let start-up garbage settle before the baseline.
     await sleep(smoke ? 100 : 1_000)
     const idleRss = rssBytes(controller.pid)

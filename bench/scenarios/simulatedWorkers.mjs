@@ -21,7 +21,7 @@ if (url === undefined || !Number.isInteger(count) || count < 1 || descriptor ===
   process.exit(2)
 }
 
-const handshakesInFlight = 200
+const handshakesInFlight = Number(process.env.BENCH_HANDSHAKES ?? 200)
 /** Per worker: its socket, its id, its next heartbeat sequence number, whether the controller accepted it. */
 const workers = []
 let opened = 0
