@@ -21,7 +21,7 @@ import { complaintOf, failureOf, type Invoke, type Reply } from "../transports/E
 import { CloseCodes, type Connection, type Handlers, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
 import { callWithin } from "./callWithin.ts"
 import type { Implementation } from "./Implementation.ts"
-import { type Command, type Occurrence, Registry, type Route, type WorkerRecord } from "./Registry.ts"
+import { type Command, type Occurrence, type RefusalReason, Registry, type Route, type WorkerRecord } from "./Registry.ts"
 import * as RequestServer from "./RequestServer.ts"
 import { FixedWindow } from "./rateLimit.ts"
 import { retriesElsewhere, retryOf } from "./retryPolicy.ts"
@@ -62,11 +62,19 @@ export interface Controller {
    * (re-)register, so clients keep the routes they had (a restarted controller must not empty their tables).
    */
   readonly recovering: () => boolean
+  /** Peers refused so far, by reason (limits, token, rate, silence): `crank_refusals_total` in /metrics. */
+  readonly refusals: () => ReadonlyMap<RefusalReason, number>
   /** Picks a worker and relays `invoke` to it: the data path for callers that cannot dial workers. */
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
 }
 
 type Mail = Occurrence<Connection>
+
+/** The host of a network peer's address (`ws://10.0.0.7:51234` → `10.0.0.7`); in-memory peers have none. */
+const hostOf = (address: string): string | undefined => {
+  const match = /^[a-z]+:\/\/(\[[^\]]*\]|[^:/]*)/.exec(address)
+  return match === null || address.startsWith("memory:") ? undefined : match[1]
+}
 
 /**
  * Starts a controller listening at `options.addresses`, on the `Transport` in its context. It stops, closing
@@ -88,7 +96,21 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     }
     const drainDeadlineMs = yield* Tunable.drainDeadlineMs
     const maxControlMessagesPerSecond = yield* Tunable.maxControlMessagesPerSecond
-    const registry = new Registry<Connection>({ ...timings, token: options.token, transitionHistory: yield* Tunable.transitionHistory })
+    const registry = new Registry<Connection>({
+      ...timings,
+      token: options.token,
+      transitionHistory: yield* Tunable.transitionHistory,
+      maxCapabilitiesPerWorker: yield* Tunable.maxCapabilitiesPerWorker,
+      maxIdLength: yield* Tunable.maxIdLength,
+      maxTextLength: yield* Tunable.maxTextLength,
+      maxDescriptorBytes: yield* Tunable.maxDescriptorBytes,
+    })
+    const registerDeadlineMs = yield* Tunable.registerDeadlineMs
+    const maxConnectionsPerHost = yield* Tunable.maxConnectionsPerHost
+    /** Open connections by remote host (network transports only): one host cannot hold every slot. */
+    const perHost = new Map<string, number>()
+    // The relay's breaker per worker, from the tunables (a `Registry` alone uses their defaults).
+    registry.breakerOptions = { failures: yield* Tunable.breakerFailures, coolDownMs: yield* Tunable.breakerCoolDownMs }
     const mailbox = yield* Queue.unbounded<Mail>()
     const transitions = yield* PubSub.sliding<LifecycleTransition>(4_096)
     // Closes and refusals run beside the mailbox, in the controller's scope: a peer slow to close never stalls it.
@@ -132,18 +154,27 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       ),
     )
 
-    /** Tries `invoke` on `worker`, then elsewhere while the retry policy allows and a worker is left. */
-    const relayTo = (invoke: Invoke, worker: WorkerRecord<Connection>, startedAt: number, retriesLeft: number): Effect.Effect<Reply> =>
-      Effect.flatMap(callWithin(worker.connection, invoke), (reply) => {
+    /**
+     * Tries `invoke` on `worker`, then elsewhere while the retry policy allows and a worker is left. Each attempt's
+     * outcome feeds the worker's breaker and latency average before any retry, so the retry skips a worker whose
+     * breaker that failure opened.
+     */
+    const relayTo = (invoke: Invoke, worker: WorkerRecord<Connection>, startedAt: number, retriesLeft: number): Effect.Effect<Reply> => {
+      const sentAt = clock.currentTimeMillisUnsafe()
+      worker.pending++
+      return Effect.flatMap(Effect.ensuring(callWithin(worker.connection, invoke), worker.settle), (reply) => {
+        const now = clock.currentTimeMillisUnsafe()
+        registry.record(worker, reply, now - sentAt, now)
         if (retriesLeft === 0) return Effect.succeed(reply)
-        const again = retryOf(invoke, reply, worker.idempotent(invoke.capability), startedAt, clock.currentTimeMillisUnsafe())
-        const next = again === undefined ? undefined : registry.pick(invoke.capability, invoke.range, worker)
+        const again = retryOf(invoke, reply, worker.idempotent(invoke.capability), startedAt, now)
+        const next = again === undefined ? undefined : registry.pick(invoke.capability, invoke.range, worker, now)
         return next === undefined ? Effect.succeed(reply) : relayTo(again!, next, startedAt, retriesLeft - 1)
       })
+    }
 
     const relay = (invoke: Invoke): Effect.Effect<Reply> =>
       Effect.suspend(() => {
-        const worker = registry.pick(invoke.capability, invoke.range)
+        const worker = registry.pick(invoke.capability, invoke.range, undefined, clock.currentTimeMillisUnsafe())
         // The failure path only builds a message: it walks the registry, which routing never does.
         if (worker === undefined)
           return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", noWorkerMessage(invoke.capability, invoke.range, registry.offers()))))
@@ -167,6 +198,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       drain,
       routes: () => registry.routes(),
       recovering: () => clock.currentTimeMillisUnsafe() < recoveringUntil,
+      refusals: () => registry.refusals(),
       transitions,
       serve: (invoke) => (invoke.capability.startsWith("crank.") ? system.serve(invoke) : relay(invoke)),
     }
@@ -177,30 +209,59 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       clock,
     })
 
+    /** Refuses a peer: the complaint it can read, then a close with the reason; counted in /metrics. */
+    const refuse = (connection: Connection, why: RefusalReason, code: "BAD_FRAME" | "LIMIT_EXCEEDED", reason: string): void => {
+      registry.refuse(why, undefined)
+      perform({ _tag: "Send", connection, message: complaintOf(crankError(code, reason)) })
+      perform({ _tag: "Close", connection, info: { code: CloseCodes.policyViolation, reason } })
+    }
+
     const accept = (connection: Connection): Handlers => {
       const limit = new FixedWindow(maxControlMessagesPerSecond, 1_000)
+      const host = hostOf(connection.remoteAddress)
+      const fromHost = host === undefined ? 0 : (perHost.get(host) ?? 0) + 1
+      if (host !== undefined) perHost.set(host, fromHost)
+      if (fromHost > maxConnectionsPerHost) {
+        refuse(connection, "host", "LIMIT_EXCEEDED", `more than ${maxConnectionsPerHost} connections from ${host}`)
+      }
+      // A connection that neither registers nor asks anything is closed: idle sockets cannot pile up.
+      let active = false
+      runBeside(
+        Effect.sleep(registerDeadlineMs).pipe(
+          Effect.andThen(
+            Effect.sync(() => {
+              if (!active && connection.isOpen())
+                refuse(connection, "silent", "BAD_FRAME", `no Register and no request within ${registerDeadlineMs} ms of connecting`)
+            }),
+          ),
+        ),
+      )
       // Ids are the caller's own: two callers may pick the same one, so relayed requests get a prefix that is
       // unique per connection before they share a worker's link, and lose it on the way back.
       const prefix = `${connection.id}/`
       return {
         onMessage: (message) => {
+          active = true
           const verdict = limit.take(clock.currentTimeMillisUnsafe())
           if (verdict === "ok") return void Queue.offerUnsafe(mailbox, { _tag: "Message", connection, message })
-          if (verdict === "overFirst") {
-            const reason = `more than ${maxControlMessagesPerSecond} control messages in a second`
-            perform({ _tag: "Send", connection, message: complaintOf(crankError("BAD_FRAME", reason)) })
-            perform({ _tag: "Close", connection, info: { code: CloseCodes.policyViolation, reason } })
-          }
+          if (verdict === "overFirst") refuse(connection, "rate", "BAD_FRAME", `more than ${maxControlMessagesPerSecond} control messages in a second`)
         },
         onClose: () => {
+          if (host !== undefined) {
+            const left = (perHost.get(host) ?? 1) - 1
+            if (left === 0) perHost.delete(host)
+            else perHost.set(host, left)
+          }
           // Stop routing to it now; the mailbox records the lifecycle change in turn.
           registry.unroute(connection)
           Queue.offerUnsafe(mailbox, { _tag: "Closed", connection })
         },
-        serve: (invoke) =>
-          invoke.capability.startsWith("crank.")
+        serve: (invoke) => {
+          active = true
+          return invoke.capability.startsWith("crank.")
             ? system.answer(invoke)
-            : Effect.map(relay({ ...invoke, id: prefix + invoke.id }), (reply) => ({ ...reply, id: invoke.id })),
+            : Effect.map(relay({ ...invoke, id: prefix + invoke.id }), (reply) => ({ ...reply, id: invoke.id }))
+        },
       }
     }
 

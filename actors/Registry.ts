@@ -18,6 +18,7 @@ import { crankError } from "../capabilities/CrankError.ts"
 import type { Offer } from "../capabilities/noWorkerMessage.ts"
 import { type ControlMessage, complaintOf, type Register } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo } from "../transports/Transport.ts"
+import { type LimitReason, type RegistrationLimits, refusalOf } from "./registrationLimits.ts"
 import { Router } from "./Router.ts"
 import type { Timings } from "./Tunables.ts"
 import { type Route, viewOf, WorkerRecord } from "./WorkerRecord.ts"
@@ -41,14 +42,17 @@ export type Occurrence<C> =
   | { readonly _tag: "DrainRequested"; readonly workerId: string; readonly deadlineMs: number }
   | { readonly _tag: "Sweep" }
 
-export interface RegistryOptions extends Timings {
+export interface RegistryOptions extends Timings, RegistrationLimits {
   /** When set, `Register` must carry this token. */
   readonly token?: string | undefined
   /** Transitions kept per worker. */
   readonly transitionHistory: number
 }
 
-const refusal = <C>(connection: C, code: "UNAUTHORIZED" | "BAD_FRAME", message: string): ReadonlyArray<Command<C>> => [
+/** Why the controller refused a peer: the label of `crank_refusals_total` in /metrics. */
+export type RefusalReason = "unauthorized" | "bad-frame" | "rate" | "silent" | "host" | LimitReason
+
+const refusal = <C>(connection: C, code: "UNAUTHORIZED" | "BAD_FRAME" | "LIMIT_EXCEEDED", message: string): ReadonlyArray<Command<C>> => [
   { _tag: "Send", connection, message: complaintOf(crankError(code, message)) },
   { _tag: "Close", connection, info: { code: CloseCodes.policyViolation, reason: message } },
 ]
@@ -58,7 +62,20 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
   private readonly byConnection = new Map<C, WorkerRecord<C>>()
   private readonly router = new Router<WorkerRecord<C>>()
 
+  private readonly refused = new Map<RefusalReason, number>()
+
   constructor(readonly options: RegistryOptions) {}
+
+  /** Counts a refusal by its reason, and passes its commands through. */
+  refuse<A>(reason: RefusalReason, commands: A): A {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1)
+    return commands
+  }
+
+  /** Refusals so far, by reason: for /metrics. */
+  refusals(): ReadonlyMap<RefusalReason, number> {
+    return this.refused
+  }
 
   /** How often the shell should sweep: staleness is noticed within a quarter of the stale window. */
   get sweepEveryMs(): number {
@@ -142,7 +159,7 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
   private onMessage(connection: C, message: ControlMessage, now: number): ReadonlyArray<Command<C>> {
     if (message._tag === "Register") return this.onRegister(connection, message, now)
     const record = this.byConnection.get(connection)
-    if (record === undefined) return message._tag === "Failure" ? [] : refusal(connection, "BAD_FRAME", `${message._tag} before Register`)
+    if (record === undefined) return message._tag === "Failure" ? [] : this.refuse("bad-frame", refusal(connection, "BAD_FRAME", `${message._tag} before Register`))
     switch (message._tag) {
       case "Heartbeat": {
         record.lastHeartbeatAt = now
@@ -166,16 +183,19 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
   private onRegister(connection: C, message: Register, now: number): ReadonlyArray<Command<C>> {
     const { token } = this.options
     if (token !== undefined && message.token !== token) {
-      return refusal(connection, "UNAUTHORIZED", `worker ${message.workerId}: missing or wrong join token`)
+      return this.refuse("unauthorized", refusal(connection, "UNAUTHORIZED", `worker ${message.workerId}: missing or wrong join token`))
+    }
+    const tooMuch = refusalOf(message, this.options)
+    if (tooMuch !== undefined) {
+      return this.refuse(tooMuch.reason, refusal(connection, "LIMIT_EXCEEDED", tooMuch.message))
     }
     const already = this.byConnection.get(connection)
     if (already !== undefined && already.id !== message.workerId) {
       // One connection, one worker: otherwise a single peer could fill the registry with records that no
       // disconnect would ever clean up.
-      return refusal(
-        connection,
-        "BAD_FRAME",
-        `this connection already registered worker ${already.id}; register ${message.workerId} on a connection of its own`,
+      return this.refuse(
+        "bad-frame",
+        refusal(connection, "BAD_FRAME", `this connection already registered worker ${already.id}; register ${message.workerId} on a connection of its own`),
       )
     }
     const commands: Array<Command<C>> = []

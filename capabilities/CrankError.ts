@@ -22,6 +22,7 @@ export const SystemErrorCodes = [
   "UNAVAILABLE",
   "DRAINING",
   "UNAUTHORIZED",
+  "LIMIT_EXCEEDED",
   "INTERNAL",
 ] as const
 
@@ -43,6 +44,7 @@ const retriableByDefault: Record<SystemErrorCode, boolean> = {
   UNAVAILABLE: true,
   DRAINING: true,
   UNAUTHORIZED: false,
+  LIMIT_EXCEEDED: false,
   INTERNAL: false,
 }
 

@@ -15,6 +15,7 @@ export const exitCodes: Record<string, number> = {
   INVALID_OUTPUT: 11,
   CANCELLED: 12,
   INTERNAL: 13,
+  LIMIT_EXCEEDED: 15,
   /** The CLI's own: a worker module that cannot be loaded (`crank worker`, `crank dev`). */
   WORKER_MODULE: 14,
 }

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { type Command, Registry } from "../../actors/Registry.ts"
+import { defaults } from "../../actors/Tunables.ts"
 import { descriptorOf } from "../../capabilities/Capability.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import { protocolVersion, type Register } from "../../transports/Envelope.ts"
@@ -14,7 +15,16 @@ class Link {
   readonly isOpen = () => this.open
 }
 
-const timings = { heartbeatIntervalMs: 100, staleAfterMs: 400, evictAfterMs: 1_000, transitionHistory: 20 }
+const timings = {
+  heartbeatIntervalMs: 100,
+  staleAfterMs: 400,
+  evictAfterMs: 1_000,
+  transitionHistory: 20,
+  maxCapabilitiesPerWorker: defaults.maxCapabilitiesPerWorker,
+  maxIdLength: defaults.maxIdLength,
+  maxTextLength: defaults.maxTextLength,
+  maxDescriptorBytes: defaults.maxDescriptorBytes,
+}
 const register = (workerId: string, extra: Partial<Register> = {}): Register => ({
   _tag: "Register",
   protocolVersion,
@@ -79,6 +89,23 @@ describe("Registry", () => {
       "a 1008 this connection already registered worker w1; register w2 on a connection of its own",
     ])
     expect(closed(open.step({ _tag: "Message", connection: new Link("b"), message: beat("w9", 1) }, 2))).toEqual(["b 1008 Heartbeat before Register"])
+  })
+
+  it("refuses a registration past a limit with LIMIT_EXCEEDED and its reason, keeps nothing of it, and counts it", () => {
+    const registry = new Registry<Link>({ ...timings, maxCapabilitiesPerWorker: 2, maxTextLength: 50 })
+    const many = register("w1", { capabilities: [1, 2, 3].map((n) => ({ ...descriptorOf(HelloGreet), id: `hello.greet${n}` })) })
+    const refused = registry.step({ _tag: "Message", connection: new Link("a"), message: many }, 0)
+    expect(refused.flatMap((c) => (c._tag === "Send" && c.message._tag === "Failure" ? [c.message.code] : []))).toEqual(["LIMIT_EXCEEDED"])
+    expect(closed(refused)).toEqual(["a 1008 worker w1 advertises 3 capabilities; the limit is 2"])
+    const wordy = register("w2", { capabilities: [{ ...descriptorOf(HelloGreet), description: "x".repeat(51) }] })
+    expect(closed(registry.step({ _tag: "Message", connection: new Link("b"), message: wordy }, 0))).toEqual([
+      "b 1008 worker w2: the description of hello.greet is 51 characters; the limit is 50",
+    ])
+    expect(registry.workers()).toEqual([])
+    expect([...registry.refusals()]).toEqual([
+      ["capabilities", 1],
+      ["text", 1],
+    ])
   })
 
   it("takes a reconnecting worker on its new link and closes the old one; a disconnect makes it stale at once", () => {
