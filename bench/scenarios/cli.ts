@@ -9,11 +9,14 @@
  * when `pin`; the measured commands then run on core 1. Bounded: a fixed number of runs (7 a round, or 2 in a smoke
  * run), each with a 30 s timeout.
  */
+import { awaitBuild } from "../harness/processes.ts"
 import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
 import { type Child, freePort, percentile, start, startCrank, stopAll } from "./childProcesses.ts"
 
 /** Wall time of `node <args>` to completion, in ms, `runs` times; it must exit 0. */
 const time = async (args: ReadonlyArray<string>, runs: number, core: number | undefined): Promise<Array<number>> => {
+  // The processes run dist/, which another `npm test` in this working tree may be rebuilding.
+  await awaitBuild()
   const samples: Array<number> = []
   for (let i = 0; i < runs; i++) {
     const began = performance.now()
@@ -45,6 +48,8 @@ const measure = async (options: RunOptions, args: ReadonlyArray<string>, core: n
 }
 
 const invoke = async (options: RunOptions): Promise<Figures> => {
+  // The processes run dist/, which another `npm test` in this working tree may be rebuilding.
+  await awaitBuild()
   const port = await freePort()
   const children: Array<Child> = []
   try {

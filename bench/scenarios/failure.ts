@@ -14,6 +14,7 @@
  * With `pin`, the controller runs on core 0 and the workers on core 1.
  */
 import { request } from "node:http"
+import { awaitBuild } from "../harness/processes.ts"
 import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
 import { awaitControllerUp, type Child, freePort, percentile, sleep, start, startCrank, stopAll, until } from "./childProcesses.ts"
 
@@ -58,6 +59,8 @@ const round = (ms: number): number => Math.round(ms * 10) / 10
 
 const killDetection = async (options: RunOptions): Promise<Figures> => {
   const kills = options.seconds < 0.5 ? 1 : 3
+  // The processes run dist/, which another `npm test` in this working tree may be rebuilding.
+  await awaitBuild()
   const port = await freePort()
   const httpBase = `http://127.0.0.1:${port}`
   const children: Array<Child> = []
@@ -110,6 +113,8 @@ const killDetection = async (options: RunOptions): Promise<Figures> => {
 
 /** Spawn to `crank dev: controller on`, in ms, `runs` times, through `command`. */
 const devStart = async (command: "npm" | "node", runs: number): Promise<Array<number>> => {
+  // The processes run dist/, which another `npm test` in this working tree may be rebuilding.
+  await awaitBuild()
   const samples: Array<number> = []
   for (let i = 0; i < runs; i++) {
     const port = await freePort()

@@ -13,6 +13,7 @@
  */
 import { descriptorOf } from "../../capabilities/Capability.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
+import { awaitBuild } from "../harness/processes.ts"
 import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
 import { awaitControllerUp, type Child, cpuMs, freePort, healthyWorkers, rssBytes, sleep, start, startCrank, stopAll, until } from "./childProcesses.ts"
 
@@ -40,6 +41,8 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
   const registrationBudgetMs = smoke ? 10_000 : 45_000
   const steadyMs = smoke ? 0 : 3_000
   const measureMs = smoke ? 300 : Math.max(3_000, options.seconds * 1_000)
+  // The processes run dist/, which another `npm test` in this working tree may be rebuilding.
+  await awaitBuild()
   const port = await freePort()
   const httpBase = `http://127.0.0.1:${port}`
   const children: Array<Child> = []
