@@ -183,7 +183,7 @@ export const makeControllerHttp = (
             response,
             200,
             metricsContentType,
-            controllerMetrics({ workers, now: clock.currentTimeMillisUnsafe(), totals: totals.observe(workers) }),
+            controllerMetrics({ workers, now: clock.currentTimeMillisUnsafe(), totals: totals.observe(workers), refusals: controller.refusals() }),
           )
         }
         default:

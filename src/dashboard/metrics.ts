@@ -28,6 +28,8 @@ export interface ControllerMetricsInput {
   readonly now: number
   /** Request totals per capability version; default: the sum of `workers`' stats. */
   readonly totals?: ReadonlyArray<CapabilityStats>
+  /** Peers the controller refused, by reason (limits, token, rate, silence); see `Controller.refusals`. */
+  readonly refusals?: ReadonlyMap<string, number>
 }
 
 const keyOf = (stats: Pick<CapabilityStats, "capability" | "version">): string => `${stats.capability}\u0000${stats.version}`
@@ -168,6 +170,12 @@ export const controllerMetrics = (input: ControllerMetricsInput): string => {
       "gauge",
       "Requests the worker was serving at its last heartbeat.",
       workers.map((w) => ({ labels: { worker: w.id }, value: w.inFlight })),
+    ),
+    family(
+      "crank_refusals_total",
+      "counter",
+      "Peers the controller refused, by reason: a limit (capabilities, id, text, descriptor, host), a wrong token (unauthorized), too many control messages (rate), silence after connecting (silent), a bad frame.",
+      [...(input.refusals ?? [])].sort(([a], [b]) => a.localeCompare(b)).map(([reason, value]) => ({ labels: { reason }, value })),
     ),
   ].join("")
 }

@@ -119,6 +119,7 @@ describe("controller metrics", () => {
       crank_request_duration_seconds: "histogram",
       crank_worker_heartbeat_age_seconds: "gauge",
       crank_worker_in_flight: "gauge",
+      crank_refusals_total: "counter",
     })
     for (const family of read.families.values()) expect(family.help, family.name).not.toBe("")
     // The parser's reading agrees with the text, line for line.
@@ -131,6 +132,19 @@ describe("controller metrics", () => {
     // Escaped label values come back as they were.
     expect(read.value("crank_worker_in_flight", { worker: 'odd "worker"\\x' })).toBe(1)
     expect(read.select("crank_worker_heartbeat_age_seconds").map((s) => s.labels.worker)).toEqual(workers.map((w) => w.id))
+  })
+
+  it("counts the controller's refusals by reason", () => {
+    const refusals = new Map([
+      ["silent", 3],
+      ["capabilities", 1],
+    ])
+    const read = readExposition(controllerMetrics({ workers: [], now, refusals }))
+    expect(read.families.get("crank_refusals_total")?.type).toBe("counter")
+    expect(read.select("crank_refusals_total").map((s) => [s.labels.reason, s.value])).toEqual([
+      ["capabilities", 1],
+      ["silent", 3],
+    ])
   })
 
   it("with no workers: the state gauges at zero, and no per-worker or per-capability series", () => {
