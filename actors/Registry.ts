@@ -16,12 +16,14 @@
 import { type Catalog, catalogOf } from "../capabilities/Catalog.ts"
 import { crankError } from "../capabilities/CrankError.ts"
 import type { Offer } from "../capabilities/noWorkerMessage.ts"
-import { type ControlMessage, complaintOf, type Register } from "../transports/Envelope.ts"
+import { type ControlMessage, complaintOf, type Register, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo } from "../transports/Transport.ts"
 import { type LimitReason, type RegistrationLimits, refusalOf } from "./registrationLimits.ts"
+import { type BreakerOptions, outcomeOf } from "./breaker.ts"
 import { Router } from "./Router.ts"
-import type { Timings } from "./Tunables.ts"
-import { type Route, viewOf, WorkerRecord } from "./WorkerRecord.ts"
+import type { Choice } from "./routing/strategy.ts"
+import { defaults, type Timings } from "./Tunables.ts"
+import { type Route, type RoutedView, routeOf, viewOf, WorkerRecord } from "./WorkerRecord.ts"
 import type { LifecycleTransition, WorkerView } from "./WorkerView.ts"
 
 export { type Route, WorkerRecord } from "./WorkerRecord.ts"
@@ -47,6 +49,10 @@ export interface RegistryOptions extends Timings, RegistrationLimits {
   readonly token?: string | undefined
   /** Transitions kept per worker. */
   readonly transitionHistory: number
+  /** Consecutive counted failures that open a worker's breaker in the relay; default the tunable's. */
+  readonly breakerFailures?: number | undefined
+  /** How long an open breaker waits before one probe; default the tunable's. */
+  readonly breakerCoolDownMs?: number | undefined
 }
 
 /** Why the controller refused a peer: the label of `crank_refusals_total` in /metrics. */
@@ -61,10 +67,17 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
   private readonly byId = new Map<string, WorkerRecord<C>>()
   private readonly byConnection = new Map<C, WorkerRecord<C>>()
   private readonly router = new Router<WorkerRecord<C>>()
+  /** Each new registration's breaker in the relay (the controller sets it from the tunables). */
+  breakerOptions: BreakerOptions
 
   private readonly refused = new Map<RefusalReason, number>()
 
-  constructor(readonly options: RegistryOptions) {}
+  constructor(readonly options: RegistryOptions) {
+    this.breakerOptions = {
+      failures: options.breakerFailures ?? defaults.breakerFailures,
+      coolDownMs: options.breakerCoolDownMs ?? defaults.breakerCoolDownMs,
+    }
+  }
 
   /** Counts a refusal by its reason, and passes its commands through. */
   refuse<A>(reason: RefusalReason, commands: A): A {
@@ -106,7 +119,7 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
     return this.byId.has(workerId)
   }
 
-  workers(): ReadonlyArray<WorkerView> {
+  workers(): ReadonlyArray<RoutedView> {
     return [...this.byId.values()].map(viewOf)
   }
 
@@ -123,28 +136,32 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
     const table: Array<Route> = []
     for (const record of this.byId.values()) {
       if (!record.routable || record.address === undefined) continue
-      table.push({
-        id: record.id,
-        address: record.address,
-        capabilities: record.descriptors.map((d) => ({ id: d.id, version: d.version, idempotent: d.idempotent })),
-      })
+      table.push(routeOf(record as WorkerRecord<C> & { readonly address: string }))
     }
     return table
   }
 
   /**
-   * A routable worker for `capability@range` whose link is still open, other than `except`; a worker whose link
-   * just closed stops being routable here, before the mailbox has heard of it.
+   * A routable worker for `capability@range` whose link is still open and whose breaker allows it at `now`,
+   * other than `except` (the worker a retry leaves), chosen by `choice` or the capability's strategy; a worker
+   * whose link just closed stops being routable here, before the mailbox has heard of it.
    */
-  pick(capability: string, range: string, except?: WorkerRecord<C>): WorkerRecord<C> | undefined {
+  pick(capability: string, range: string, except?: WorkerRecord<C>, now = 0, choice?: Choice): WorkerRecord<C> | undefined {
     for (let tries = 0; tries < 4; tries++) {
-      let worker = this.router.pick(capability, range)
-      // Round-robin alone may hand back the worker that just failed: skip it explicitly.
-      if (worker !== undefined && worker === except) worker = this.router.candidates(capability, range).find((w) => w.routable && w !== except)
+      const worker = this.router.pick(capability, range, now, choice, except)
       if (worker === undefined || worker.connection.isOpen()) return worker
       worker.routable = false
     }
     return undefined
+  }
+
+  /**
+   * What an attempt relayed to `worker` came to at `now`, after `latencyMs`: feeds its breaker and its latency
+   * average. Called before any retry, so the retry already skips a worker whose breaker this failure opened.
+   */
+  record(worker: WorkerRecord<C>, reply: Reply, latencyMs: number, now: number): void {
+    worker.breaker.record(outcomeOf(reply), now)
+    worker.latency.observe(latencyMs)
   }
 
   /** Every live worker's offers as the router sees them: read only to explain a `NO_WORKER`. */
@@ -219,6 +236,8 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
       message.address,
       message.maxInFlight,
       fresh ? now : previous!.registeredAt,
+      message.placement ?? {},
+      this.breakerOptions,
     )
     if (!fresh) {
       // Capabilities may change across restarts: re-index under the new advertisement, keeping its life so far.

@@ -155,6 +155,7 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
         ...(advertised === undefined ? {} : { address: advertised }),
         maxInFlight,
         ...(options.token === undefined ? {} : { token: options.token }),
+        ...(definition.placement === undefined ? {} : { placement: definition.placement }),
       })
       const answer = yield* Deferred.await(registered).pipe(
         Effect.raceFirst(Effect.flatMap(Deferred.await(closed), (info) => Effect.fail(new Disconnected(info)))),

@@ -2,13 +2,18 @@
  * What the controller keeps per worker: who it is, what it serves and where, its lifecycle snapshot, its last
  * heartbeat's counts; and the plain views of it that status, routes and the dashboard read.
  */
+import * as Effect from "effect/Effect"
 import { getInitialSnapshot } from "xstate"
-import type { CapabilityDescriptor } from "../capabilities/Capability.ts"
+import type { CapabilityDescriptor, Placement, StrategyName } from "../capabilities/Capability.ts"
 import type { CapabilityStats } from "../transports/Envelope.ts"
+import { Breaker, type BreakerOptions, type BreakerStateName } from "./breaker.ts"
+import type { Routable } from "./Router.ts"
+import { Ewma } from "./routing/ewma.ts"
+import { meets } from "./routing/placement.ts"
 import type { LifecycleTransition, WorkerView } from "./WorkerView.ts"
 import { type LifecycleSnapshot, type LifecycleState, stateOf, workerLifecycle } from "./workerLifecycle.ts"
 
-export class WorkerRecord<C> {
+export class WorkerRecord<C> implements Routable {
   routable = false
   snapshot: LifecycleSnapshot = getInitialSnapshot(workerLifecycle)
   lastHeartbeatAt: number
@@ -19,7 +24,22 @@ export class WorkerRecord<C> {
   completed = 0
   stats: ReadonlyArray<CapabilityStats> = []
   transitions: Array<LifecycleTransition> = []
-  readonly capabilities: ReadonlyArray<{ readonly id: string; readonly version: string }>
+  /** Requests the controller's relay sent to it and has not had answered (least-in-flight adds `inFlight`). */
+  pending = 0
+  /** Made once per worker, not per request: the relay's `ensuring` after each attempt. */
+  readonly settle: Effect.Effect<void> = Effect.sync(() => {
+    this.pending--
+  })
+  /** The relay's breaker for this worker; a new registration starts closed. */
+  readonly breaker: Breaker
+  /** Latencies the relay observed (latency-aware routing). */
+  readonly latency = new Ewma()
+  readonly capabilities: ReadonlyArray<{
+    readonly id: string
+    readonly version: string
+    readonly strategy?: StrategyName | undefined
+    readonly placement?: Placement | undefined
+  }>
 
   constructor(
     readonly id: string,
@@ -29,9 +49,18 @@ export class WorkerRecord<C> {
     readonly address: string | undefined,
     readonly maxInFlight: number,
     readonly registeredAt: number,
+    /** What the worker offers, from its `Register`. */
+    readonly placement: Placement = {},
+    breaker: BreakerOptions = { failures: 5, coolDownMs: 5_000 },
   ) {
     this.lastHeartbeatAt = registeredAt
-    this.capabilities = descriptors.map((d) => ({ id: d.id, version: d.version }))
+    this.breaker = new Breaker(breaker)
+    this.capabilities = descriptors.map((d) => ({ id: d.id, version: d.version, strategy: d.routing?.strategy, placement: d.placement }))
+  }
+
+  /** What the worker reported serving in its last heartbeat. */
+  get reportedInFlight(): number {
+    return this.inFlight
   }
 
   get state(): LifecycleState {
@@ -47,15 +76,38 @@ export class WorkerRecord<C> {
 export interface Route {
   readonly id: string
   readonly address: string
-  readonly capabilities: ReadonlyArray<{ readonly id: string; readonly version: string; readonly idempotent: boolean }>
+  readonly nodeId?: string
+  readonly capabilities: ReadonlyArray<{
+    readonly id: string
+    readonly version: string
+    readonly idempotent: boolean
+    readonly strategy?: StrategyName
+  }>
 }
 
-export const viewOf = <C>(record: WorkerRecord<C>): WorkerView => ({
+/** The routing-table entry of a routable worker with an address: only the capabilities whose placement it meets. */
+export const routeOf = <C>(record: WorkerRecord<C> & { readonly address: string }): Route => ({
+  id: record.id,
+  address: record.address,
+  nodeId: record.nodeId,
+  capabilities: record.descriptors
+    .filter((d) => meets(d.placement, record.placement))
+    .map((d) =>
+      d.routing === undefined
+        ? { id: d.id, version: d.version, idempotent: d.idempotent }
+        : { id: d.id, version: d.version, idempotent: d.idempotent, strategy: d.routing.strategy },
+    ),
+})
+
+/** What status and /metrics read of a worker: its view, and the state of the relay's breaker for it. */
+export type RoutedView = WorkerView & { readonly breaker: BreakerStateName }
+
+export const viewOf = <C>(record: WorkerRecord<C>): RoutedView => ({
   id: record.id,
   nodeId: record.nodeId,
   state: record.state,
   address: record.address,
-  capabilities: record.capabilities,
+  capabilities: record.capabilities.map(({ id, version }) => ({ id, version })),
   maxInFlight: record.maxInFlight,
   inFlight: record.inFlight,
   completed: record.completed,
@@ -63,4 +115,5 @@ export const viewOf = <C>(record: WorkerRecord<C>): WorkerView => ({
   registeredAt: record.registeredAt,
   lastHeartbeatAt: record.lastHeartbeatAt,
   transitions: [...record.transitions],
+  breaker: record.breaker.name,
 })

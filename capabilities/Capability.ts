@@ -25,6 +25,28 @@ export interface Placement {
   readonly labels?: Readonly<Record<string, string>>
 }
 
+/** `Placement` on the wire: in descriptors (what a capability requires) and in `Register` (what a worker offers). */
+export const PlacementSchema = Schema.Struct({
+  gpu: Schema.optionalKey(Schema.Boolean),
+  labels: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
+})
+
+/** How a router chooses among a capability's workers (actors/routing/strategy.ts has one sentence on each). */
+export const strategyNames = ["round-robin", "least-in-flight", "latency-aware", "affinity"] as const
+export type StrategyName = (typeof strategyNames)[number]
+
+/**
+ * A capability's default routing, used when a call names no strategy of its own: e.g. `{ strategy:
+ * "least-in-flight" }`, or `{ strategy: "affinity", key: (input) => input.userId }` to send every request for one
+ * key to one worker. The key is taken by the client from the input; the controller's relay, which never sees the
+ * function, routes `affinity` round-robin.
+ */
+export interface Routing<I = any> {
+  readonly strategy: StrategyName
+  /** The affinity key of an input. */
+  key?(input: I): string | number
+}
+
 /**
  * `E` is the union of the codes the capability declares (`"DIVIDE_BY_ZERO" | ...`, `never` for none): what
  * `implement`'s `context.error` and `declaredError` accept, so raising an undeclared code is a compile error.
@@ -41,6 +63,8 @@ export interface Capability<I = any, O = any, E extends string = string> {
   readonly tags: ReadonlyArray<string>
   readonly placement: Placement
   readonly estimatedDurationMs: number | undefined
+  /** Default routing of its calls; round-robin when absent. */
+  readonly routing?: Routing<I> | undefined
 }
 
 /**
@@ -75,6 +99,7 @@ export interface CapabilityOptions<I, O, E extends string = string> {
   readonly tags?: ReadonlyArray<string>
   readonly placement?: Placement
   readonly estimatedDurationMs?: number
+  readonly routing?: Routing<I>
 }
 
 /**
@@ -118,6 +143,7 @@ export const defineCapability = <I, O, const E extends string = never>(options: 
     tags: options.tags ?? [],
     placement: options.placement ?? {},
     estimatedDurationMs: options.estimatedDurationMs,
+    ...(options.routing === undefined ? {} : { routing: options.routing }),
   }
 }
 
@@ -134,11 +160,10 @@ export const CapabilityDescriptor = Schema.Struct({
   errors: Schema.Array(Schema.Struct({ code: Schema.String, description: Schema.String, retriable: Schema.Boolean })),
   idempotent: Schema.Boolean,
   tags: Schema.Array(Schema.String),
-  placement: Schema.Struct({
-    gpu: Schema.optionalKey(Schema.Boolean),
-    labels: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
-  }),
+  placement: PlacementSchema,
   estimatedDurationMs: Schema.optionalKey(Schema.Number),
+  /** The capability's default strategy (its affinity key function stays with the client). */
+  routing: Schema.optionalKey(Schema.Struct({ strategy: Schema.Literals(strategyNames) })),
   /** JSON Schema documents of the input and output, for tools and other languages. */
   inputSchema: Schema.Unknown,
   outputSchema: Schema.Unknown,
@@ -164,6 +189,7 @@ export const descriptorOf = (capability: Capability): CapabilityDescriptor => ({
   tags: capability.tags,
   placement: capability.placement,
   ...(capability.estimatedDurationMs === undefined ? {} : { estimatedDurationMs: capability.estimatedDurationMs }),
+  ...(capability.routing === undefined ? {} : { routing: { strategy: capability.routing.strategy } }),
   inputSchema: jsonSchemaOf(capability.input),
   outputSchema: jsonSchemaOf(capability.output),
 })

@@ -3,7 +3,7 @@
  * tools such as `crank status` and `crank drain` are ordinary clients invoking these.
  */
 import * as Schema from "effect/Schema"
-import { defineCapability } from "./Capability.ts"
+import { defineCapability, strategyNames } from "./Capability.ts"
 
 const Transition = Schema.Struct({
   workerId: Schema.String,
@@ -34,6 +34,8 @@ export const WorkerStatus = Schema.Struct({
   registeredAt: Schema.Number,
   lastHeartbeatAt: Schema.Number,
   transitions: Schema.Array(Transition),
+  /** The controller's circuit breaker for this worker (its relay stops routing to it while open); absent from older controllers. */
+  breaker: Schema.optionalKey(Schema.Literals(["closed", "open", "half-open"])),
 })
 export type WorkerStatus = typeof WorkerStatus.Type
 
@@ -88,7 +90,17 @@ export const CrankRoutes = defineCapability({
       Schema.Struct({
         id: Schema.String,
         address: Schema.String,
-        capabilities: Schema.Array(Schema.Struct({ id: Schema.String, version: Schema.String, idempotent: Schema.Boolean })),
+        /** The worker's node, for clients that prefer their own; absent from older controllers. */
+        nodeId: Schema.optionalKey(Schema.String),
+        /** Only the capabilities whose placement the worker meets, each with its default strategy if it has one. */
+        capabilities: Schema.Array(
+          Schema.Struct({
+            id: Schema.String,
+            version: Schema.String,
+            idempotent: Schema.Boolean,
+            strategy: Schema.optionalKey(Schema.Literals(strategyNames)),
+          }),
+        ),
       }),
     ),
     /**

@@ -10,7 +10,7 @@
  * - requests (`Invoke`) answered by exactly one `Result` or `Failure` with the same id, or abandoned by `Cancel`.
  */
 import * as Schema from "effect/Schema"
-import { CapabilityDescriptor } from "../capabilities/Capability.ts"
+import { CapabilityDescriptor, PlacementSchema } from "../capabilities/Capability.ts"
 import { CrankError } from "../capabilities/CrankError.ts"
 
 export const protocolVersion = 1
@@ -28,6 +28,8 @@ export const Register = Schema.TaggedStruct("Register", {
   maxInFlight: Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)),
   /** The join token, when the controller requires one. */
   token: Schema.optionalKey(Schema.String),
+  /** What the worker offers (a GPU, labels): the controller routes a capability only to workers that meet its placement. */
+  placement: Schema.optionalKey(PlacementSchema),
 })
 
 /** The controller accepted a registration, and tells the worker how often to beat. */

@@ -12,14 +12,15 @@
  * Every strategy skips workers that are not routable or whose breaker is open, and all but `affinity` prefer the
  * caller's node when an eligible worker is there (affinity keeps a key on one worker wherever the caller is).
  */
+
+import { type StrategyName, strategyNames } from "../../capabilities/Capability.ts"
 import { type Candidate, eligible } from "./Candidate.ts"
 import { latencyAware } from "./ewma.ts"
 import { HashRing } from "./hashRing.ts"
 import { leastInFlight } from "./leastInFlight.ts"
 import { roundRobin } from "./roundRobin.ts"
 
-export const strategyNames = ["round-robin", "least-in-flight", "latency-aware", "affinity"] as const
-export type StrategyName = (typeof strategyNames)[number]
+export { type StrategyName, strategyNames } from "../../capabilities/Capability.ts"
 
 export const isStrategyName = (u: unknown): u is StrategyName => typeof u === "string" && (strategyNames as ReadonlyArray<string>).includes(u)
 

@@ -9,9 +9,9 @@
 import * as Effect from "effect/Effect"
 import type { Controller, LifecycleTransition, WorkerView } from "../../actors/Controller.ts"
 import { type LifecycleState, lifecycleStates } from "../../actors/workerLifecycle.ts"
-import { CrankError } from "../../capabilities/CrankError.ts"
+import type { CrankError } from "../../capabilities/CrankError.ts"
 import type { MeshStatus, WorkerStatus } from "../../capabilities/crank.ts"
-import type { CapabilityStats } from "../../transports/Envelope.ts"
+import { type CapabilityStats, errorOf } from "../../transports/Envelope.ts"
 
 let requests = 0
 
@@ -19,10 +19,7 @@ let requests = 0
 export const meshStatus = (controller: Controller): Effect.Effect<MeshStatus, CrankError> =>
   Effect.flatMap(
     controller.serve({ _tag: "Invoke", id: `dashboard-${++requests}`, capability: "crank.status", range: "^1", input: {}, timeoutMs: 5_000 }),
-    (reply) =>
-      reply._tag === "Result"
-        ? Effect.succeed(reply.output as MeshStatus)
-        : Effect.fail(new CrankError({ code: reply.code, message: reply.message, retriable: reply.retriable })),
+    (reply) => (reply._tag === "Result" ? Effect.succeed(reply.output as MeshStatus) : Effect.fail(errorOf(reply))),
   )
 
 export type WorkerEntry = Omit<WorkerStatus, "transitions"> & {

@@ -57,7 +57,9 @@ describe("Registry", () => {
     expect(registry.pick("hello.greet", "^1")?.id).toBe("w1")
     // A heartbeat that changes nothing publishes nothing: it refreshes a timestamp.
     expect(published(registry.step({ _tag: "Message", connection: a, message: beat("w1", 2) }, 200))).toEqual([])
-    expect(registry.routes()).toEqual([{ id: "w1", address: "memory://w1", capabilities: [{ id: "hello.greet", version: "1.0.0", idempotent: true }] }])
+    expect(registry.routes()).toEqual([
+      { id: "w1", address: "memory://w1", nodeId: "n1", capabilities: [{ id: "hello.greet", version: "1.0.0", idempotent: true }] },
+    ])
   })
 
   it("marks a silent worker stale at the stale window and evicts it after the evict window, closing its link", () => {
