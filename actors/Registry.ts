@@ -18,9 +18,9 @@ import { crankError } from "../capabilities/CrankError.ts"
 import type { Offer } from "../capabilities/noWorkerMessage.ts"
 import { type ControlMessage, complaintOf, type Register, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo } from "../transports/Transport.ts"
-import { type LimitReason, type RegistrationLimits, refusalOf } from "./registrationLimits.ts"
 import { type BreakerOptions, outcomeOf } from "./breaker.ts"
 import { Router } from "./Router.ts"
+import { type LimitReason, type RegistrationLimits, refusalOf } from "./registrationLimits.ts"
 import type { Choice } from "./routing/strategy.ts"
 import { defaults, type Timings } from "./Tunables.ts"
 import { type Route, type RoutedView, routeOf, viewOf, WorkerRecord } from "./WorkerRecord.ts"
@@ -176,7 +176,8 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
   private onMessage(connection: C, message: ControlMessage, now: number): ReadonlyArray<Command<C>> {
     if (message._tag === "Register") return this.onRegister(connection, message, now)
     const record = this.byConnection.get(connection)
-    if (record === undefined) return message._tag === "Failure" ? [] : this.refuse("bad-frame", refusal(connection, "BAD_FRAME", `${message._tag} before Register`))
+    if (record === undefined)
+      return message._tag === "Failure" ? [] : this.refuse("bad-frame", refusal(connection, "BAD_FRAME", `${message._tag} before Register`))
     switch (message._tag) {
       case "Heartbeat": {
         record.lastHeartbeatAt = now
