@@ -16,7 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
+import type { Capability, InputOf, OutputOf, Routing } from "../capabilities/Capability.ts"
 import { type CapabilityRef, parseRef } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError } from "../capabilities/CrankError.ts"
 import { CrankRoutes } from "../capabilities/crank.ts"
@@ -25,6 +25,7 @@ import type { Transport } from "../transports/Transport.ts"
 import * as ControllerLink from "./ControllerLink.ts"
 import { answerOf, codecOf, messageOfCause } from "./capabilityCodec.ts"
 import * as DirectRoutes from "./DirectRoutes.ts"
+import type { Choice, StrategyName } from "./routing/strategy.ts"
 import { Tunable } from "./Tunables.ts"
 
 export interface InvokeOptions {
@@ -32,6 +33,14 @@ export interface InvokeOptions {
   readonly timeoutMs?: number
   /** A semver range overriding the capability's own `^x.y.z`. */
   readonly range?: string
+  /**
+   * How to choose among the workers of the chosen version (actors/routing/strategy.ts), overriding the
+   * capability's own `routing`: `round-robin`, `least-in-flight`, `latency-aware` or `affinity`. Applies to
+   * direct calls; the controller's relay routes by the capability's strategy.
+   */
+  readonly strategy?: StrategyName
+  /** The affinity key, overriding the one the capability's `routing.key` takes from the input. */
+  readonly key?: string | number
 }
 
 /**
@@ -59,6 +68,8 @@ export interface ClientOptions {
    * (default), or send every request through the controller's relay (`false`).
    */
   readonly direct?: boolean
+  /** The node this client runs on: direct calls prefer a healthy worker on the same node (`nodeId` of its workers). */
+  readonly nodeId?: string
 }
 
 /**
@@ -105,6 +116,8 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
         : yield* DirectRoutes.make({
             refreshMs: yield* Tunable.routeRefreshMs,
             relay: link.call,
+            breaker: { failures: yield* Tunable.breakerFailures, coolDownMs: yield* Tunable.breakerCoolDownMs },
+            node: options.nodeId,
             fetch: Effect.flatMap<Reply, never, never, DirectRoutes.RouteTable, unknown, never>(
               Effect.suspend(() =>
                 link.call({
@@ -122,13 +135,15 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
 
     const call = direct === undefined ? link.call : direct.call
     /** Routes at once: `invoke` below already runs inside the effect that sends the request. */
-    const callNow = direct === undefined ? link.call : direct.callNow
+    const callNow: (invoke: Invoke, choice: Choice | undefined) => Effect.Effect<Reply> = direct === undefined ? link.call : direct.callNow
 
     const invoke = (target: Capability | string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CrankError> => {
       let id: string
       let range: string
       let payload = input
       let answer: (reply: Reply) => Effect.Effect<unknown, CrankError>
+      let choice: Choice | undefined
+      let routing: Routing | undefined
       if (typeof target === "string") {
         const ref = refOf(target)
         if (ref instanceof CrankError) return Effect.fail(ref)
@@ -143,12 +158,20 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
         if (Exit.isFailure(encoded)) return Effect.fail(crankError("INVALID_INPUT", messageOfCause(encoded.cause)))
         payload = encoded.value
         answer = codec.answer
+        routing = target.routing
+      }
+      // The call's strategy, else the capability's; a key alone asks for affinity. None: the router's default
+      // path, which allocates nothing.
+      const strategy = invokeOptions?.strategy ?? routing?.strategy ?? (invokeOptions?.key === undefined ? undefined : "affinity")
+      if (strategy !== undefined) {
+        const key = strategy !== "affinity" ? undefined : (invokeOptions?.key ?? routing?.key?.(input))
+        choice = { strategy, key: key === undefined ? undefined : String(key), node: options.nodeId }
       }
       const timeoutMs = invokeOptions?.timeoutMs ?? defaultTimeoutMs
       // The id is taken when the effect runs, not when it is built: running one invoke effect twice (a retry,
       // two fibers) must send two requests, never one id twice.
       return Effect.suspend(() => {
-        const reply = callNow({ _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs })
+        const reply = callNow({ _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs }, choice)
         // A reply already made (in one process) is answered without one more step of the runtime.
         return Exit.isExit(reply) && Exit.isSuccess(reply) ? answer(reply.value as Reply) : Effect.flatMap(reply, answer)
       })

@@ -23,10 +23,13 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Invoke, Reply } from "../transports/Envelope.ts"
 import type { Transport } from "../transports/Transport.ts"
+import { Breaker, type BreakerOptions, BreakerState, type Outcome, outcomeOf } from "./breaker.ts"
 import { callAfter, callWithin, remainingOf, timedOut } from "./callWithin.ts"
 import type { Route as RouteEntry } from "./Registry.ts"
 import { type Routable, Router } from "./Router.ts"
 import { goesElsewhere } from "./retryPolicy.ts"
+import { Ewma } from "./routing/ewma.ts"
+import type { Choice } from "./routing/strategy.ts"
 import * as SharedDial from "./sharedDial.ts"
 
 export interface RouteTable {
@@ -47,12 +50,24 @@ class Route implements Routable {
   readonly settle: Effect.Effect<void> = Effect.sync(() => {
     if (--this.inFlight === 0 && this.retired) this.link.release()
   })
+  /** This client's breaker for the worker: kept across refreshes while the worker stays at this address. */
+  readonly breaker: Breaker
+  /** Latencies this client observed on the worker (latency-aware routing). */
+  readonly latency = new Ewma()
   constructor(
     readonly id: string,
     readonly address: string,
+    readonly nodeId: string | undefined,
     readonly capabilities: RouteEntry["capabilities"],
     readonly link: SharedDial.SharedDial,
-  ) {}
+    breaker: BreakerOptions,
+  ) {
+    this.breaker = new Breaker(breaker)
+  }
+  /** What least-in-flight counts: this client's own outstanding requests on the worker. */
+  get pending(): number {
+    return this.inFlight
+  }
   idempotent(capability: string): boolean {
     return this.capabilities.some((c) => c.id === capability && c.idempotent)
   }
@@ -61,8 +76,8 @@ class Route implements Routable {
 export interface DirectRoutes {
   /** Serves `invoke` on a worker from the table, or through the relay when the table has none for it. */
   readonly call: (invoke: Invoke) => Effect.Effect<Reply>
-  /** `call`, routed at once: for a caller already inside the effect that sends the request. */
-  readonly callNow: (invoke: Invoke) => Effect.Effect<Reply>
+  /** `call`, routed at once, by `choice` (strategy, affinity key) when given: for a caller already inside the effect that sends the request. */
+  readonly callNow: (invoke: Invoke, choice?: Choice) => Effect.Effect<Reply>
   /** Fetches the table now. */
   readonly refresh: Effect.Effect<void>
   /** How many workers the table holds. */
@@ -86,6 +101,10 @@ export const make = (options: {
   readonly refreshMs: number
   /** Where a request goes when no direct route serves it, or a direct attempt says to go elsewhere. */
   readonly relay: (invoke: Invoke) => Effect.Effect<Reply>
+  /** Each worker's breaker in this client; default the `breakerFailures`/`breakerCoolDownMs` defaults. */
+  readonly breaker?: BreakerOptions | undefined
+  /** The caller's node: its workers are preferred when one is eligible. */
+  readonly node?: string | undefined
 }): Effect.Effect<DirectRoutes, never, Scope.Scope | Transport> =>
   Effect.gen(function* () {
     const dialSite = yield* SharedDial.site
@@ -93,6 +112,29 @@ export const make = (options: {
     let router = new Router<Route>()
     let refreshes = 0
     const clock = yield* Clock.Clock
+    const breakerOptions = options.breaker ?? { failures: 5, coolDownMs: 5_000 }
+    /** The choice when a call names none: prefer the caller's node, if it has one. Made once, not per request. */
+    const localChoice: Choice | undefined = options.node === undefined ? undefined : { node: options.node }
+    /**
+     * Routes whose breaker is not closed. While there are none, routing passes time 0 and reads no clock: a
+     * closed breaker never looks at the time. Recounted at each refresh, so a drift cannot last.
+     */
+    let unwell = 0
+
+    /** Feeds `route`'s breaker, keeping `unwell` in step. */
+    const note = (route: Route, outcome: Outcome, now: number): void => {
+      const wasClosed = route.breaker.state === BreakerState.closed
+      route.breaker.record(outcome, now)
+      const isClosed = route.breaker.state === BreakerState.closed
+      if (wasClosed && !isClosed) unwell++
+      else if (!wasClosed && isClosed && unwell > 0) unwell--
+    }
+
+    /** A result from `route`: closes its breaker if it was not, and records the latency when measured. */
+    const succeeded = (route: Route, latencyMs: number | undefined): void => {
+      if (route.breaker.state !== BreakerState.closed || route.breaker.failures !== 0) note(route, "success", clock.currentTimeMillisUnsafe())
+      if (latencyMs !== undefined) route.latency.observe(latencyMs)
+    }
 
     /**
      * Takes a route out after a failure and asks for a refresh. It stays out for a refresh period whatever the
@@ -110,8 +152,10 @@ export const make = (options: {
       const route: Route = new Route(
         worker.id,
         worker.address,
+        worker.nodeId,
         worker.capabilities,
         SharedDial.makeIn(dialSite, { address: worker.address, what: `worker ${worker.id}`, onDown: () => takeOut(route) }),
+        breakerOptions,
       )
       return route
     }
@@ -145,6 +189,8 @@ export const make = (options: {
         retire(route)
       }
       router = next
+      unwell = 0
+      for (const route of routes.values()) if (route.breaker.state !== BreakerState.closed) unwell++
     }
 
     /**
@@ -178,11 +224,14 @@ export const make = (options: {
      * takes the route out and refreshes. `undefined`: the worker could not be dialled (its link has taken it out).
      */
     const afterAttempt = (route: Route, invoke: Invoke, reply: Reply | undefined, startedAt: number): Effect.Effect<Reply> => {
+      // The breaker hears of it first, so the relay's retry comes after a failure that may have opened it.
+      const now = clock.currentTimeMillisUnsafe()
+      note(route, reply === undefined ? "failure" : outcomeOf(reply), now)
       if (reply !== undefined) {
         if (reply._tag === "Result" || !goesElsewhere(reply, route.idempotent(invoke.capability))) return Effect.succeed(reply)
         if (reply.code !== "OVERLOADED") takeOut(route)
       }
-      const rest = remainingOf(invoke, startedAt, clock.currentTimeMillisUnsafe())
+      const rest = remainingOf(invoke, startedAt, now)
       return rest !== undefined
         ? options.relay(rest)
         : Effect.succeed(
@@ -195,25 +244,33 @@ export const make = (options: {
       if (connection?.callNow !== undefined) {
         // In one process a handler that answers without waiting has answered here: no effect to build or count.
         const now = connection.callNow(invoke)
-        if (!Effect.isEffect(now)) return now._tag === "Result" ? Effect.succeed(now) : afterAttempt(route, invoke, now, clock.currentTimeMillisUnsafe())
+        if (!Effect.isEffect(now)) {
+          if (now._tag !== "Result") return afterAttempt(route, invoke, now, clock.currentTimeMillisUnsafe())
+          succeeded(route, undefined)
+          return Effect.succeed(now)
+        }
         route.inFlight++
         const startedAt = clock.currentTimeMillisUnsafe()
-        return Effect.flatMap(Effect.ensuring(now, route.settle), (reply) =>
-          reply._tag === "Result" ? Effect.succeed(reply) : afterAttempt(route, invoke, reply, startedAt),
-        )
+        return Effect.flatMap(Effect.ensuring(now, route.settle), (reply) => {
+          if (reply._tag !== "Result") return afterAttempt(route, invoke, reply, startedAt)
+          succeeded(route, clock.currentTimeMillisUnsafe() - startedAt)
+          return Effect.succeed(reply)
+        })
       }
       const startedAt = clock.currentTimeMillisUnsafe()
       // Counted from before the dial: a route retired meanwhile keeps its connection until these are answered.
       route.inFlight++
       const attempt: Effect.Effect<Reply | undefined> =
         connection !== undefined ? callWithin(connection, invoke) : callAfter(route.link.connection, invoke, () => Effect.succeed(undefined))
-      return Effect.flatMap(Effect.ensuring(attempt, route.settle), (reply) =>
-        reply !== undefined && reply._tag === "Result" ? Effect.succeed(reply) : afterAttempt(route, invoke, reply, startedAt),
-      )
+      return Effect.flatMap(Effect.ensuring(attempt, route.settle), (reply) => {
+        if (reply === undefined || reply._tag !== "Result") return afterAttempt(route, invoke, reply, startedAt)
+        succeeded(route, clock.currentTimeMillisUnsafe() - startedAt)
+        return Effect.succeed(reply)
+      })
     }
 
-    const callNow = (invoke: Invoke): Effect.Effect<Reply> => {
-      const route = router.pick(invoke.capability, invoke.range)
+    const callNow = (invoke: Invoke, choice?: Choice): Effect.Effect<Reply> => {
+      const route = router.pick(invoke.capability, invoke.range, unwell === 0 ? 0 : clock.currentTimeMillisUnsafe(), choice ?? localChoice)
       return route === undefined ? options.relay(invoke) : viaRoute(route, invoke)
     }
 
