@@ -10,8 +10,8 @@
  *   npm run bench -- --no-build            skip building dist/ (the `crank` processes and this run use it)
  *   CRANK_BENCH_PIN=0 npm run bench        do not pin processes to cores even where taskset exists
  *
- * Bounded: each scenario run has a time limit, and once the whole run has taken `budgetSeconds` the remaining
- * runs are skipped (and reported as such). Every child process is killed at the end, also on error.
+ * Bounded: each scenario run has a time limit, and the whole run a budget: from round 2 on, a round runs the
+ * scenarios it can afford (cheapest first) and skips the others (reported as such). Every child process is killed at the end, also on error.
  */
 import { spawnSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
@@ -76,11 +76,23 @@ const results = chosen.map((scenario) => ({
 }))
 log(`${chosen.length} scenarios × ${rounds} rounds, ${seconds} s per measurement, pin ${pin}, load ${loadBefore}`)
 for (let round = 1; round <= rounds; round++) {
+  // From round 2 on, what is left of the budget is shared between the rounds left: this round runs the scenarios
+  // it can afford, cheapest first by their longest run so far (the others skip this round), so that a few slow
+  // scenarios cost their own rounds, not every scenario's third one.
+  const allowance = (budgetSeconds - (performance.now() - started) / 1_000) / (rounds - round + 1)
+  const affordable = new Set<(typeof results)[number]>()
+  let planned = 0
+  for (const result of [...results].sort((a, b) => a.longest - b.longest)) {
+    if (round === 1 || planned + result.longest <= allowance) {
+      affordable.add(result)
+      planned += result.longest
+    }
+  }
   for (const result of results) {
     const { scenario } = result
-    if ((performance.now() - started) / 1_000 + result.longest > budgetSeconds) {
+    if (!affordable.has(result) || (performance.now() - started) / 1_000 + result.longest > budgetSeconds) {
       result.rounds.push(undefined)
-      result.errors.push(`round ${round} skipped: it would have ended past the run's ${budgetSeconds} s budget`)
+      result.errors.push(`round ${round} skipped: the run's ${budgetSeconds} s budget`)
       log(`round ${round} ${scenario.id}: skipped (budget)`)
       continue
     }

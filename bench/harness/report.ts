@@ -50,9 +50,16 @@ export const formatNumber = (n: number | undefined): string => {
 /** `skipped` or `failed`, for a round without figures. */
 const missing = (o: Outcome, index: number): string => (o.errors.some((e) => e.startsWith(`round ${index + 1} skipped`)) ? "skipped" : "failed")
 
-/** The rows marked ¹: which rounds failed or were skipped, and why (each error's first line). */
+/** The rows marked ¹: which rounds were skipped (the budget) or failed, and why (each failure's first line). */
 const notes = (outcomes: ReadonlyArray<Outcome>): Array<string> =>
-  outcomes.flatMap((o) => o.errors.map((e) => `- ¹ ${o.scenario.label}: ${(e.split("\n")[0] ?? "").slice(0, 200)}`))
+  outcomes.flatMap((o) => {
+    const skipped = o.errors.filter((e) => / skipped/.test(e)).map((e) => e.split(" ")[1])
+    const failed = o.errors.filter((e) => !/ skipped/.test(e)).map((e) => (e.split("\n")[0] ?? "").slice(0, 200))
+    return [
+      ...(skipped.length === 0 ? [] : [`- ¹ ${o.scenario.label}: round ${skipped.join(", ")} skipped (the run's time budget)`]),
+      ...failed.map((e) => `- ¹ ${o.scenario.label}: ${e}`),
+    ]
+  })
 
 const row = (cells: ReadonlyArray<string>) => `| ${cells.join(" | ")} |`
 
