@@ -9,18 +9,23 @@
  * | `crank_request_duration_seconds` | histogram | `capability`, `version` |
  * | `crank_worker_heartbeat_age_seconds` | gauge | `worker` |
  * | `crank_worker_in_flight` | gauge | `worker` |
+ * | `crank_worker_breaker_open` | gauge | `worker` (1 while the relay's breaker for it is open or half-open, else 0) |
  *
  * Request counts come from the workers' heartbeats (cumulative per worker since it started), summed per
  * capability version. {@link RequestTotals} keeps those sums from falling when a worker leaves or restarts, so the
  * counter only resets when the controller does, as a Prometheus counter should.
  */
+import type { BreakerStateName } from "../../actors/breaker.ts"
 import type { WorkerView } from "../../actors/Controller.ts"
 import { lifecycleStates } from "../../actors/workerLifecycle.ts"
 import type { CapabilityStats } from "../../transports/Envelope.ts"
 import { family, type Sample, statsSamples } from "./prometheusText.ts"
 
 /** What the metrics are computed from: a subset of the controller's `WorkerView`, so tests can hand-write it. */
-export type MetricsWorker = Pick<WorkerView, "id" | "state" | "inFlight" | "lastHeartbeatAt" | "stats">
+export type MetricsWorker = Pick<WorkerView, "id" | "state" | "inFlight" | "lastHeartbeatAt" | "stats"> & {
+  /** The relay's breaker for the worker (the registry's views carry it; absent: no series for that worker). */
+  readonly breaker?: BreakerStateName | undefined
+}
 
 export interface ControllerMetricsInput {
   readonly workers: ReadonlyArray<MetricsWorker>
@@ -170,6 +175,12 @@ export const controllerMetrics = (input: ControllerMetricsInput): string => {
       "gauge",
       "Requests the worker was serving at its last heartbeat.",
       workers.map((w) => ({ labels: { worker: w.id }, value: w.inFlight })),
+    ),
+    family(
+      "crank_worker_breaker_open",
+      "gauge",
+      "1 while the controller's circuit breaker for the worker is open or half-open (its relay skips it but for one probe), else 0.",
+      workers.flatMap((w) => (w.breaker === undefined ? [] : [{ labels: { worker: w.id }, value: w.breaker === "closed" ? 0 : 1 }])),
     ),
     family(
       "crank_refusals_total",

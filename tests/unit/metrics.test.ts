@@ -119,6 +119,7 @@ describe("controller metrics", () => {
       crank_request_duration_seconds: "histogram",
       crank_worker_heartbeat_age_seconds: "gauge",
       crank_worker_in_flight: "gauge",
+      crank_worker_breaker_open: "gauge",
       crank_refusals_total: "counter",
     })
     for (const family of read.families.values()) expect(family.help, family.name).not.toBe("")
@@ -132,6 +133,27 @@ describe("controller metrics", () => {
     // Escaped label values come back as they were.
     expect(read.value("crank_worker_in_flight", { worker: 'odd "worker"\\x' })).toBe(1)
     expect(read.select("crank_worker_heartbeat_age_seconds").map((s) => s.labels.worker)).toEqual(workers.map((w) => w.id))
+  })
+
+  it("shows each worker's breaker: 1 while open or half-open, 0 closed, no series when unknown", () => {
+    const base = { state: "healthy" as const, inFlight: 0, lastHeartbeatAt: now, stats: [] }
+    const read = readExposition(
+      controllerMetrics({
+        workers: [
+          { ...base, id: "a", breaker: "open" },
+          { ...base, id: "b", breaker: "closed" },
+          { ...base, id: "c", breaker: "half-open" },
+          { ...base, id: "d" },
+        ],
+        now,
+      }),
+    )
+    expect(read.families.get("crank_worker_breaker_open")?.type).toBe("gauge")
+    expect(read.select("crank_worker_breaker_open").map((s) => [s.labels.worker, s.value])).toEqual([
+      ["a", 1],
+      ["b", 0],
+      ["c", 1],
+    ])
   })
 
   it("counts the controller's refusals by reason", () => {
