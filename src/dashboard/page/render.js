@@ -41,6 +41,7 @@ export const makeRenderer = (model) => {
       row = {
         el: h("div", { class: "row worker", role: "button", tabindex: "0", dataset: { workerId: worker.id } }),
         badge: h("span", { class: "badge state" }),
+        breaker: h("span", { class: "badge breaker", title: "the controller's breaker for this worker: its relay skips it but for one probe" }),
         id: h("span", { class: "id" }),
         node: h("span", { class: "node" }),
         strip: h("span"),
@@ -52,7 +53,7 @@ export const makeRenderer = (model) => {
         state: undefined,
       }
       row.el.append(
-        h("span", {}, row.badge),
+        h("span", {}, row.badge, row.breaker),
         row.id,
         row.node,
         row.strip,
@@ -75,6 +76,10 @@ export const makeRenderer = (model) => {
     row.id.textContent = worker.id
     row.id.title = worker.address ? `${worker.id}\n${worker.address}` : worker.id
     row.node.textContent = worker.nodeId
+    // Shown only while not closed (older controllers send no breaker at all).
+    const breakerShown = worker.breaker === "open" || worker.breaker === "half-open"
+    row.breaker.hidden = !breakerShown
+    row.breaker.textContent = breakerShown ? `breaker ${worker.breaker}` : ""
     row.inFlight.textContent = worker.inFlight
     row.load.style.width = `${Math.min(100, (100 * worker.inFlight) / Math.max(1, worker.maxInFlight))}%`
     row.el.title = `${worker.inFlight} of ${worker.maxInFlight} in flight`
