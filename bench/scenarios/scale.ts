@@ -12,7 +12,6 @@
  * The smoke run (`seconds` < 0.5) simulates 50 workers and measures for a moment.
  */
 import { descriptorOf } from "../../capabilities/Capability.ts"
-import { HelloGreet } from "../../examples/hello/capability.ts"
 import { awaitBuild } from "../harness/processes.ts"
 import type { Figures, RunOptions, Scenario } from "../harness/Scenario.ts"
 import { awaitControllerUp, type Child, cpuMs, freePort, healthyWorkers, rssBytes, sleep, start, startCrank, stopAll, until } from "./childProcesses.ts"
@@ -57,6 +56,8 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
     await sleep(smoke ? 100 : 1_000)
     const idleRss = rssBytes(controller.pid)
 
+    // Imported here, not at the top: the example imports `crank-mesh`, which resolves to dist/ (awaited above).
+    const { HelloGreet } = await import("../../examples/hello/capability.ts")
     const descriptor = JSON.stringify(descriptorOf(HelloGreet))
     const loads: Array<Child> = []
     const cpuAtStart = cpuMs(controller.pid)

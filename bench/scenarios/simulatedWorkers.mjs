@@ -8,7 +8,8 @@
  * The capability descriptor travels in the environment, as JSON (`BENCH_DESCRIPTOR`), serialised once by the
  * scenario from `descriptorOf(HelloGreet)`. Prints `opened N`, `registered N` and `closed N` lines as they
  * change (at most every 250 ms), so the scenario can follow it; exits on SIGTERM, or when its parent goes.
- * Bounded: at most `count` sockets, at most 200 handshakes in flight at a time.
+ * Bounded: at most `count` sockets, at most 200 handshakes in flight at a time; 500 sockets from each loopback
+ * source address (127.0.0.2 up: the controller's per-host connection limit is 1,000).
  */
 import WebSocket from "ws"
 
@@ -22,6 +23,13 @@ if (url === undefined || !Number.isInteger(count) || count < 1 || descriptor ===
 }
 
 const handshakesInFlight = Number(process.env.BENCH_HANDSHAKES ?? 200)
+/**
+ * The controller holds at most `maxConnectionsPerHost` (1,000) connections from one address, and `crank
+ * controller` has no flag to raise it: as 10,000 real workers would come from many hosts, the simulated ones
+ * dial from 127.0.0.2, 127.0.0.3... (all loopback), 500 from each.
+ */
+const perSourceAddress = 500
+const sourceAddressOf = (index) => `127.0.0.${2 + Math.floor(index / perSourceAddress)}`
 /** Per worker: its socket, its id, its next heartbeat sequence number, whether the controller accepted it. */
 const workers = []
 let opened = 0
@@ -36,7 +44,12 @@ const open = () => {
   while (dialling < handshakesInFlight && nextToOpen < count) {
     const index = nextToOpen++
     const workerId = `${nodeId}/sim-${first + index}`
-    const worker = { workerId, socket: new WebSocket(url, { perMessageDeflate: false }), seq: 0, registered: false }
+    const worker = {
+      workerId,
+      socket: new WebSocket(url, { perMessageDeflate: false, localAddress: sourceAddressOf(first + index) }),
+      seq: 0,
+      registered: false,
+    }
     workers.push(worker)
     dialling++
     let settled = false
