@@ -5,8 +5,9 @@
  *
  *   npm run bench                          every scenario, 1 s per measurement
  *   CRANK_BENCH_SECONDS=2 npm run bench     longer measurements
- *   npm run bench -- --only moleculer      the scenarios whose id or label contains "moleculer" (prints, does
- *                                          not write RESULTS.md unless --write is given too)
+ *   npm run bench -- --only moleculer      the scenarios whose id or label contains "moleculer" (several:
+ *                                          `--only anchor.ws,crank.ws`); prints, and writes RESULTS.md only
+ *                                          with --write too
  *   npm run bench -- --no-build            skip building dist/ (the `crank` processes and this run use it)
  *   CRANK_BENCH_PIN=0 npm run bench        do not pin processes to cores even where taskset exists
  *
@@ -56,7 +57,8 @@ if (!args.includes("--no-build")) {
 }
 
 const { scenarios } = (await import("./scenarios/index.ts")) as { scenarios: ReadonlyArray<Scenario> }
-const chosen = scenarios.filter((s) => only === undefined || s.id.includes(only) || s.label.includes(only))
+const wanted = only?.split(",").filter((part) => part !== "")
+const chosen = scenarios.filter((s) => wanted === undefined || wanted.some((part) => s.id.includes(part) || s.label.includes(part)))
 if (chosen.length === 0) throw new Error(`no scenario matches --only ${only}`)
 
 const withLimit = <A>(promise: Promise<A>, ms: number, what: string): Promise<A> => {
