@@ -29,13 +29,10 @@ import type * as Scope from "effect/Scope"
 import type { Invoke, Reply } from "../transports/Envelope.ts"
 import type { Transport } from "../transports/Transport.ts"
 import { Breaker, type BreakerOptions, BreakerState, type Outcome, outcomeOf } from "./breaker.ts"
-import { Breaker, type BreakerOptions, BreakerState, type Outcome, outcomeOf } from "./breaker.ts"
 import { callAfter, callWithin, remainingOf, timedOut } from "./callWithin.ts"
 import type { Route as RouteEntry } from "./Registry.ts"
 import { type Routable, Router } from "./Router.ts"
 import { goesElsewhere } from "./retryPolicy.ts"
-import { Ewma } from "./routing/ewma.ts"
-import type { Choice } from "./routing/strategy.ts"
 import { Ewma } from "./routing/ewma.ts"
 import type { Choice } from "./routing/strategy.ts"
 import * as SharedDial from "./sharedDial.ts"
@@ -143,29 +140,6 @@ export const make = (options: {
       if (route.breaker.state !== BreakerState.closed || route.breaker.failures !== 0) note(route, "success", clock.currentTimeMillisUnsafe())
       if (latencyMs !== undefined) route.latency.observe(latencyMs)
     }
-    const breakerOptions = options.breaker ?? { failures: 5, coolDownMs: 5_000 }
-    /** The choice when a call names none: prefer the caller's node, if it has one. Made once, not per request. */
-    const localChoice: Choice | undefined = options.node === undefined ? undefined : { node: options.node }
-    /**
-     * Routes whose breaker is not closed. While there are none, routing passes time 0 and reads no clock: a
-     * closed breaker never looks at the time. Recounted at each refresh, so a drift cannot last.
-     */
-    let unwell = 0
-
-    /** Feeds `route`'s breaker, keeping `unwell` in step. */
-    const note = (route: Route, outcome: Outcome, now: number): void => {
-      const wasClosed = route.breaker.state === BreakerState.closed
-      route.breaker.record(outcome, now)
-      const isClosed = route.breaker.state === BreakerState.closed
-      if (wasClosed && !isClosed) unwell++
-      else if (!wasClosed && isClosed && unwell > 0) unwell--
-    }
-
-    /** A result from `route`: closes its breaker if it was not, and records the latency when measured. */
-    const succeeded = (route: Route, latencyMs: number | undefined): void => {
-      if (route.breaker.state !== BreakerState.closed || route.breaker.failures !== 0) note(route, "success", clock.currentTimeMillisUnsafe())
-      if (latencyMs !== undefined) route.latency.observe(latencyMs)
-    }
 
     /**
      * Takes a route out after a failure and asks for a refresh. It stays out for a refresh period whatever the
@@ -220,8 +194,6 @@ export const make = (options: {
         retire(route)
       }
       router = next
-      unwell = 0
-      for (const route of routes.values()) if (route.breaker.state !== BreakerState.closed) unwell++
       unwell = 0
       for (const route of routes.values()) if (route.breaker.state !== BreakerState.closed) unwell++
     }
