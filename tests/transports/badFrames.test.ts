@@ -8,53 +8,11 @@
 import { Effect, Exit, Scope } from "effect"
 import * as Clock from "effect/Clock"
 import { describe, expect, it } from "vitest"
-import WebSocket from "ws"
 import type { Reply } from "../../transports/Envelope.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 import { until } from "../support/poll.ts"
+import { type Frame, RawPeer } from "../support/rawPeer.ts"
 import { invoke, Peer } from "./conformance.ts"
-
-type Frame = Record<string, unknown>
-
-/** A `ws` client that speaks no protocol: it sends what it is told and records what comes back. */
-class RawPeer {
-  readonly frames: Array<Frame> = []
-  closed: { code: number; reason: string } | undefined = undefined
-  private read = 0
-
-  private constructor(readonly socket: WebSocket) {
-    socket.on("message", (data) => this.frames.push(JSON.parse(data.toString()) as Frame))
-    socket.on("close", (code, reason) => (this.closed = { code, reason: reason.toString() }))
-    socket.on("error", () => {})
-  }
-
-  static connect(address: string): Promise<RawPeer> {
-    const socket = new WebSocket(address)
-    return new Promise((resolve, reject) => {
-      socket.once("open", () => resolve(new RawPeer(socket)))
-      socket.once("error", reject)
-    })
-  }
-
-  send(data: string | Buffer, binary = false): void {
-    this.socket.send(data, { binary })
-  }
-
-  /** The next frame not yet read. */
-  async next(): Promise<Frame> {
-    await until("a frame from the listener", () => this.frames.length > this.read)
-    return this.frames[this.read++]!
-  }
-
-  async waitClosed(): Promise<{ code: number; reason: string }> {
-    await until("the listener to close the connection", () => this.closed !== undefined)
-    return this.closed!
-  }
-
-  close(): void {
-    this.socket.terminate()
-  }
-}
 
 interface Harness {
   readonly address: string
