@@ -19,12 +19,13 @@ import type * as Scope from "effect/Scope"
 import type { Capability, InputOf, OutputOf, Routing } from "../capabilities/Capability.ts"
 import { type CapabilityRef, parseRef } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError } from "../capabilities/CrankError.ts"
-import { CrankRoutes } from "../capabilities/crank.ts"
+import { CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
 import type { Invoke, Reply } from "../transports/Envelope.ts"
 import type { Transport } from "../transports/Transport.ts"
 import * as ControllerLink from "./ControllerLink.ts"
 import { answerOf, codecOf, messageOfCause } from "./capabilityCodec.ts"
 import * as DirectRoutes from "./DirectRoutes.ts"
+import { readAllPages } from "./paging.ts"
 import type { Choice, StrategyName } from "./routing/strategy.ts"
 import { Tunable } from "./Tunables.ts"
 
@@ -56,6 +57,8 @@ export interface Client {
   readonly invoke: InvokeFunction
   /** Sends a ready-made request and returns its raw reply: for relays and tools. */
   readonly call: (invoke: Invoke) => Effect.Effect<Reply>
+  /** The mesh as the controller sees it (`crank.status`), every page of workers read. */
+  readonly status: Effect.Effect<MeshStatus, CrankError>
 }
 
 export interface ClientOptions {
@@ -118,18 +121,22 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
             relay: link.call,
             breaker: { failures: yield* Tunable.breakerFailures, coolDownMs: yield* Tunable.breakerCoolDownMs },
             node: options.nodeId,
-            fetch: Effect.flatMap<Reply, never, never, DirectRoutes.RouteTable, unknown, never>(
-              Effect.suspend(() =>
-                link.call({
-                  _tag: "Invoke",
-                  id: `${clientId}-routes-${++tables}`,
-                  capability: CrankRoutes.id,
-                  range: `^${CrankRoutes.version}`,
-                  input: {},
-                  timeoutMs: 5_000,
-                }),
+            // The whole table, page after page (a page never outgrows a frame).
+            fetch: readAllPages((after) =>
+              Effect.flatMap(
+                Effect.suspend(() =>
+                  link.call({
+                    _tag: "Invoke",
+                    id: `${clientId}-routes-${++tables}`,
+                    capability: CrankRoutes.id,
+                    range: `^${CrankRoutes.version}`,
+                    input: after === undefined ? {} : { after },
+                    timeoutMs: 5_000,
+                  }),
+                ),
+                (reply): Effect.Effect<typeof CrankRoutes.output.Type, unknown> =>
+                  reply._tag === "Result" ? Schema.decodeUnknownEffect(CrankRoutes.output)(reply.output) : Effect.fail(reply),
               ),
-              (reply) => (reply._tag === "Result" ? Schema.decodeUnknownEffect(CrankRoutes.output)(reply.output) : Effect.fail(reply)),
             ),
           })
 
@@ -177,5 +184,7 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
       })
     }
 
-    return { invoke: invoke as Client["invoke"], call } satisfies Client
+    const status = readAllPages((after) => (invoke as Client["invoke"])(CrankStatus, after === undefined ? {} : { after }))
+
+    return { invoke: invoke as Client["invoke"], call, status } satisfies Client
   })

@@ -8,6 +8,7 @@ import type { Catalog } from "../capabilities/Catalog.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import { CrankDrain, CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
 import { type Implementation, implement } from "./Implementation.ts"
+import { byId, pageOf } from "./paging.ts"
 import type { Route } from "./Registry.ts"
 import type { Timings } from "./Tunables.ts"
 import type { WorkerView } from "./WorkerView.ts"
@@ -24,15 +25,23 @@ export interface SystemView {
   readonly recovering: () => boolean
 }
 
+/** Page sizes: well under the 16 MiB frame limit, whatever the mesh holds (each worker is bounded by the limits). */
+const statusPage = { maxItems: 1_000, maxBytes: 4 * 1024 * 1024 }
+const routesPage = { maxItems: 2_000, maxBytes: 4 * 1024 * 1024 }
+const jsonBytes = (value: unknown): number => JSON.stringify(value).length
+
 export const systemImplementations = (controller: SystemView, startedAt: number): ReadonlyArray<Implementation> => [
-  implement(CrankStatus, (): MeshStatus => {
+  implement(CrankStatus, ({ after }): MeshStatus => {
     const workers = controller.workers()
     const nodes = new Map<string, Array<string>>()
     for (const worker of workers) nodes.set(worker.nodeId, [...(nodes.get(worker.nodeId) ?? []), worker.id])
+    const statuses = byId(workers.map(({ address, ...rest }) => (address === undefined ? rest : { ...rest, address })))
+    const page = pageOf(statuses, after, statusPage.maxItems, statusPage.maxBytes, jsonBytes)
     return {
       controller: { address: controller.address, startedAt, recovering: controller.recovering(), ...controller.timings },
       nodes: [...nodes].map(([id, ids]) => ({ id, workers: ids })),
-      workers: workers.map(({ address, ...rest }) => (address === undefined ? rest : { ...rest, address })),
+      workers: page.items,
+      ...(page.next === undefined ? {} : { next: page.next }),
       capabilities: controller.descriptors().map(({ descriptor, workers: ids }) => ({
         id: descriptor.id,
         version: descriptor.version,
@@ -43,5 +52,12 @@ export const systemImplementations = (controller: SystemView, startedAt: number)
     }
   }),
   implement(CrankDrain, ({ workerId, deadlineMs }) => controller.drain(workerId, deadlineMs).pipe(Effect.as({ workerId, draining: true }))),
-  implement(CrankRoutes, () => (controller.recovering() ? { workers: controller.routes(), recovering: true } : { workers: controller.routes() })),
+  implement(CrankRoutes, ({ after }) => {
+    const page = pageOf(byId(controller.routes()), after, routesPage.maxItems, routesPage.maxBytes, jsonBytes)
+    return {
+      workers: page.items,
+      ...(controller.recovering() ? { recovering: true } : {}),
+      ...(page.next === undefined ? {} : { next: page.next }),
+    }
+  }),
 ]

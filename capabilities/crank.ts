@@ -50,7 +50,9 @@ export const MeshStatus = Schema.Struct({
     evictAfterMs: Schema.Number,
   }),
   nodes: Schema.Array(Schema.Struct({ id: Schema.String, workers: Schema.Array(Schema.String) })),
+  /** One page of workers, in id order; `next` is the cursor of the following page, absent on the last. */
   workers: Schema.Array(WorkerStatus),
+  next: Schema.optionalKey(Schema.String),
   capabilities: Schema.Array(
     Schema.Struct({ id: Schema.String, version: Schema.String, name: Schema.String, description: Schema.String, workers: Schema.Array(Schema.String) }),
   ),
@@ -62,7 +64,8 @@ export const CrankStatus = defineCapability({
   version: "1.0.0",
   name: "Mesh status",
   description: "Nodes, workers with their lifecycle state, and the capability catalog, as the controller sees them.",
-  input: Schema.Struct({}),
+  /** `after`: the `next` of the previous page; workers come in pages so no answer outgrows a frame. */
+  input: Schema.Struct({ after: Schema.optionalKey(Schema.String) }),
   output: MeshStatus,
   idempotent: true,
   tags: ["system"],
@@ -84,7 +87,8 @@ export const CrankRoutes = defineCapability({
   version: "1.0.0",
   name: "Routing table",
   description: "Routable workers with their addresses and capabilities, for clients that call workers directly.",
-  input: Schema.Struct({}),
+  /** `after`: the `next` of the previous page; routes come in pages so no answer outgrows a frame. */
+  input: Schema.Struct({ after: Schema.optionalKey(Schema.String) }),
   output: Schema.Struct({
     workers: Schema.Array(
       Schema.Struct({
@@ -108,6 +112,8 @@ export const CrankRoutes = defineCapability({
      * table may be missing live workers, so a client keeps the routes it had and only adds these.
      */
     recovering: Schema.optionalKey(Schema.Boolean),
+    /** The cursor of the next page, absent on the last. */
+    next: Schema.optionalKey(Schema.String),
   }),
   idempotent: true,
   tags: ["system"],

@@ -14,7 +14,6 @@ import * as Scope from "effect/Scope"
 import type { InvokeOptions } from "../actors/Client.ts"
 import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
 import type { MeshStatus } from "../capabilities/crank.ts"
-import { CrankStatus } from "../capabilities/crank.ts"
 import * as Mesh from "./Mesh.ts"
 
 export interface PromiseMesh {
@@ -37,7 +36,7 @@ export const startMesh = async (options: Mesh.MeshOptions): Promise<PromiseMesh>
   })
   return {
     invoke: (target, input, invokeOptions) => Effect.runPromise(mesh.client.invoke(target, input, invokeOptions)),
-    status: () => Effect.runPromise(mesh.client.invoke(CrankStatus, {})),
+    status: () => Effect.runPromise(mesh.client.status),
     stop: () => Effect.runPromise(Scope.close(scope, Exit.void)),
     mesh,
   }

@@ -8,6 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { Controller, LifecycleTransition, WorkerView } from "../../actors/Controller.ts"
+import { readAllPages } from "../../actors/paging.ts"
 import { type LifecycleState, lifecycleStates } from "../../actors/workerLifecycle.ts"
 import type { CrankError } from "../../capabilities/CrankError.ts"
 import type { MeshStatus, WorkerStatus } from "../../capabilities/crank.ts"
@@ -15,11 +16,20 @@ import { type CapabilityStats, errorOf } from "../../transports/Envelope.ts"
 
 let requests = 0
 
-/** The controller's answer to `crank.status`, as the JSON it sends on the wire. */
+/** The controller's answer to `crank.status`, as the JSON it sends on the wire, every page of workers read. */
 export const meshStatus = (controller: Controller): Effect.Effect<MeshStatus, CrankError> =>
-  Effect.flatMap(
-    controller.serve({ _tag: "Invoke", id: `dashboard-${++requests}`, capability: "crank.status", range: "^1", input: {}, timeoutMs: 5_000 }),
-    (reply) => (reply._tag === "Result" ? Effect.succeed(reply.output as MeshStatus) : Effect.fail(errorOf(reply))),
+  readAllPages((after) =>
+    Effect.flatMap(
+      controller.serve({
+        _tag: "Invoke",
+        id: `dashboard-${++requests}`,
+        capability: "crank.status",
+        range: "^1",
+        input: after === undefined ? {} : { after },
+        timeoutMs: 5_000,
+      }),
+      (reply) => (reply._tag === "Result" ? Effect.succeed(reply.output as MeshStatus) : Effect.fail(errorOf(reply))),
+    ),
   )
 
 export type WorkerEntry = Omit<WorkerStatus, "transitions"> & {

@@ -9,7 +9,7 @@ import { afterAll, afterEach } from "vitest"
 import * as Client from "../../actors/Client.ts"
 import type { Capability, InputOf, OutputOf } from "../../capabilities/Capability.ts"
 import type { CrankError } from "../../capabilities/CrankError.ts"
-import { CrankStatus, type MeshStatus } from "../../capabilities/crank.ts"
+import type { MeshStatus } from "../../capabilities/crank.ts"
 import { Transport } from "../../transports/Transport.ts"
 import * as WebSocketTransport from "../../transports/WebSocketTransport.ts"
 
@@ -37,7 +37,7 @@ export const connectClient = async (controller: string, options: Partial<Omit<Cl
     client,
     invoke: (capability, input, invokeOptions) => Effect.runPromise(client.invoke(capability, input, invokeOptions)),
     settle: (capability, input, invokeOptions) => Effect.runPromiseExit(client.invoke(capability, input, invokeOptions)),
-    status: () => Effect.runPromise(client.invoke(CrankStatus, {}, { timeoutMs: 2_000 })),
+    status: () => Effect.runPromise(client.status),
     close,
   }
 }

@@ -2,7 +2,6 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { keyOf } from "../../../capabilities/Capability.ts"
-import { CrankStatus } from "../../../capabilities/crank.ts"
 import type { CommandRun } from "../Command.ts"
 import { connectClient } from "../connect.ts"
 import { controllerUrl, parse, pickNumber } from "../options.ts"
@@ -12,7 +11,7 @@ export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
     const { values } = parse(argv, { controller: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" } })
     const client = yield* connectClient(controllerUrl(values.controller), pickNumber(values.timeout, "timeout", 10_000)!)
-    const mesh = yield* client.invoke(CrankStatus, {})
+    const mesh = yield* client.status
     if (values.json) return printJson(mesh)
     const now = yield* Clock.currentTimeMillis
     printLine(`controller ${mesh.controller.address}  up ${age(now - mesh.controller.startedAt)}`)
