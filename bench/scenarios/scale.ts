@@ -101,7 +101,8 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
         workers: count,
         "workers healthy": healthyAfter,
         "cpu % of one core": Math.round(((cpuAfter - cpuBefore) / wallMs) * 1_000) / 10,
-        "bytes per worker": Math.round((rss - idleRss) / Math.max(1, healthyAfter || healthy)),
+        // Per worker the controller holds: accepted and still connected, as the load side counts them.
+        "bytes per worker": Math.round((rss - idleRss) / Math.max(1, sockets.registered)),
         "controller RSS MiB": Math.round(rss / 104_857.6) / 10,
         "idle RSS MiB": Math.round(idleRss / 104_857.6) / 10,
         [allHealthy ? "s to all healthy" : "s spent registering (budget ran out)"]: Math.round(registrationMs / 100) / 10,
