@@ -19,6 +19,7 @@ import type { Offer } from "../capabilities/noWorkerMessage.ts"
 import { type ControlMessage, complaintOf, type Register, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo } from "../transports/Transport.ts"
 import { type BreakerOptions, outcomeOf } from "./breaker.ts"
+import { DescriptorPool } from "./descriptorPool.ts"
 import { Router } from "./Router.ts"
 import { type LimitReason, type RegistrationLimits, refusalOf } from "./registrationLimits.ts"
 import type { Choice } from "./routing/strategy.ts"
@@ -71,6 +72,8 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
   breakerOptions: BreakerOptions
 
   private readonly refused = new Map<RefusalReason, number>()
+  /** One copy of each distinct advertisement, however many workers send it: most of a record's memory otherwise. */
+  private readonly descriptors = new DescriptorPool()
 
   constructor(readonly options: RegistryOptions) {
     this.breakerOptions = {
@@ -233,7 +236,7 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
       message.workerId,
       message.nodeId,
       connection,
-      message.capabilities,
+      message.capabilities.map((descriptor) => this.descriptors.intern(descriptor)),
       message.address,
       message.maxInFlight,
       fresh ? now : previous!.registeredAt,
