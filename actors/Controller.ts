@@ -130,9 +130,24 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       }
     }
 
+    /**
+     * A step's commands, in order, in the mailbox's own fiber: sends are writes that never wait (an acknowledgement
+     * per heartbeat costs no fiber of its own), closes run beside it (a close waits for the peer's handshake).
+     */
+    const carryOut = (command: Command<Connection>): Effect.Effect<void> => {
+      switch (command._tag) {
+        case "Send":
+          return Effect.ignore(command.connection.send(command.message))
+        case "Close":
+          return Effect.sync(() => void runBeside(command.connection.close(command.info)))
+        case "Published":
+          return Effect.sync(() => void PubSub.publishUnsafe(transitions, command.transition))
+      }
+    }
     const handle = (mail: Mail): Effect.Effect<void> =>
-      Effect.sync(() => {
-        for (const command of registry.step(mail, clock.currentTimeMillisUnsafe())) perform(command)
+      Effect.suspend(() => {
+        const commands = registry.step(mail, clock.currentTimeMillisUnsafe())
+        return commands.length === 1 ? carryOut(commands[0]!) : Effect.forEach(commands, carryOut, { discard: true })
       })
     // One item that breaks must not stop the control plane: log it and go on with the next.
     const handleSafely = (mail: Mail): Effect.Effect<void> =>
