@@ -43,14 +43,22 @@ let failing = 0
 let simulatedMs = 0
 let requests = 0
 let done = 0
+let ok = 0
+let maxOverrunMs = 0
+let maxHealMs = 0
+const failed: Record<string, number> = {}
 for (let seed = first; seed < first + count; seed++) {
   const result = await runSeed(seed, options)
   done++
   simulatedMs += result.simulatedMs
   requests += result.requests.issued
+  ok += result.requests.ok
+  maxOverrunMs = Math.max(maxOverrunMs, result.requests.maxOverrunMs)
+  maxHealMs = Math.max(maxHealMs, ...result.healedInMs)
+  for (const [code, n] of Object.entries(result.requests.failed)) failed[code] = (failed[code] ?? 0) + n
   if (options.verbose === true) {
     for (const line of result.trace) console.log(line)
-    console.log(JSON.stringify({ requests: result.requests, faults: result.faults, events: result.events }))
+    console.log(JSON.stringify({ requests: result.requests, faults: result.faults, events: result.events, checks: result.checks }))
   }
   if (result.violations.length > 0) {
     failing++
@@ -68,6 +76,7 @@ for (let seed = first; seed < first + count; seed++) {
 const seconds = (performance.now() - started) / 1_000
 console.log(
   `${done} seed(s) from ${first}: ${failing} failing; ${seconds.toFixed(1)} s wall, ${(done / seconds).toFixed(2)} seeds/s, ` +
-    `${(simulatedMs / Math.max(1, done) / 1_000).toFixed(0)} simulated s/seed, ${requests} requests`,
+    `${(simulatedMs / Math.max(1, done) / 1_000).toFixed(0)} simulated s/seed; ${requests} requests: ${ok} ok, failed ${JSON.stringify(failed)}, ` +
+    `latest answer ${maxOverrunMs} ms past its deadline; a healed worker healthy again within ${maxHealMs} ms`,
 )
 process.exitCode = failing > 0 ? 1 : 0

@@ -44,6 +44,11 @@ export interface Faults {
   readonly replyLost: number
   readonly requestDelay: number
   readonly maxRequestDelayMs: number
+  /**
+   * Serves a request twice and answers the second reply. No transport may do this (it breaks "a request runs at
+   * most once"): it exists to show that a simulation's checks catch a broken mesh.
+   */
+  readonly requestTwice?: number
 }
 
 export const noFaults: Faults = {
@@ -245,6 +250,7 @@ export const make = (inner: Transport, initial: Faults = noFaults, taps: Taps = 
         const lost = chance(faults.replyLost)
         const delayMs = chance(faults.requestDelay) ? upTo(faults.maxRequestDelayMs) : 0
         let call = this.innerEnd.call(invoke)
+        if (chance(faults.requestTwice ?? 0)) call = Effect.andThen(this.innerEnd.call(invoke), this.innerEnd.call(invoke))
         if (delayMs > 0) {
           stats.requestsDelayed++
           call = Effect.andThen(Effect.sleep(delayMs), call)

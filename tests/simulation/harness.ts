@@ -44,6 +44,8 @@ export const tunables = {
   registerBackoffMaxMs: 10_000,
   registerTimeoutMs: 10_000,
   routeRefreshMs: 10_000,
+  /** Small, so that bursts meet `OVERLOADED` and its retries elsewhere. */
+  maxInFlightPerWorker: 3,
 } as const
 
 export interface SimOptions {
@@ -55,6 +57,11 @@ export interface SimOptions {
   readonly verbose?: boolean
   /** The slack past a request's deadline within which its answer must come (default 1 s). */
   readonly slackMs?: number
+  /**
+   * Breaks the mesh on purpose, to show the checks catch it: `serve-twice` serves some requests twice (a transport
+   * fault no real one has), `never-heal` leaves the last partition in place through the quiet phase.
+   */
+  readonly sabotage?: "serve-twice" | "never-heal"
 }
 
 export interface Violation {
@@ -72,6 +79,9 @@ export interface SimResult {
   readonly requests: { readonly issued: number; readonly ok: number; readonly failed: Readonly<Record<string, number>>; readonly maxOverrunMs: number }
   readonly faults: Readonly<FaultyTransport.FaultStats>
   readonly events: Readonly<Record<string, number>>
+  /** For each worker partitioned during the run: ms from the heal (start of quiet) until the controller held it healthy. */
+  readonly healedInMs: ReadonlyArray<number>
+  readonly checks: { readonly relayed: number; readonly served: number; readonly servedWhileDraining: number }
 }
 
 interface RequestRecord {
@@ -135,7 +145,7 @@ const scenario = (seed: number, options: SimOptions) =>
 
     // The seed picks how hostile the network is.
     const intensity = draw()
-    const faults: FaultyTransport.Faults = {
+    let faults: FaultyTransport.Faults = {
       drop: 0.04 * intensity * draw(),
       duplicate: 0.05 * draw(),
       delay: 0.1 * draw(),
@@ -146,6 +156,7 @@ const scenario = (seed: number, options: SimOptions) =>
       requestDelay: 0.1 * draw(),
       maxRequestDelayMs: 10 + Math.floor(draw() * 5_000),
     }
+    if (options.sabotage === "serve-twice") faults = { ...faults, requestTwice: 0.2 }
     log(`faults ${JSON.stringify(faults)}`)
 
     let controller: Controller.Controller | undefined
@@ -155,10 +166,13 @@ const scenario = (seed: number, options: SimOptions) =>
     const slots: Array<WorkerSlot> = []
     const runs: Runs = new Map()
 
+    /** How often the routing checks ran: relayed requests, requests reaching workers, of which while draining. */
+    const checks = { relayed: 0, served: 0, servedWhileDraining: 0 }
     const taps: FaultyTransport.Taps = {
       // The controller's relay never calls a worker its registry does not hold healthy and routable.
       call: (from, to, invoke) => {
         if (from !== "controller" || controller === undefined || invoke.capability.startsWith("crank.")) return
+        checks.relayed++
         const view = controller.worker(to)
         if (view?.state !== "healthy") violate("routing", `controller relayed ${invoke.id} to ${to} in state ${view?.state ?? "unknown"}`)
       },
@@ -166,7 +180,9 @@ const scenario = (seed: number, options: SimOptions) =>
       serve: (node, invoke) => {
         const slot = slots.find((s) => s.id === node)
         const state = slot?.running?.state()
+        checks.served++
         if (state !== "draining" && state !== "stopped") return undefined
+        checks.servedWhileDraining++
         return (reply: Reply) => {
           if (reply._tag === "Result") violate("routing", `worker ${node} served ${invoke.id} which arrived while ${state}`)
         }
@@ -341,7 +357,10 @@ const scenario = (seed: number, options: SimOptions) =>
 
     // Quiet: no more faults; let late deliveries land, then bring every process back.
     network.setFaults(FaultyTransport.noFaults)
-    yield* network.heal
+    if (options.sabotage === "never-heal") {
+      yield* network.partition(["hello-1"])
+      slots[0]!.partitionedAt = clockNow
+    } else yield* network.heal
     log("quiet")
     yield* advance(10_000)
     const quietStart = clockNow
@@ -414,6 +433,8 @@ const scenario = (seed: number, options: SimOptions) =>
       requests: { issued: requests.length, ok, failed, maxOverrunMs },
       faults: { ...network.stats() },
       events,
+      healedInMs: [...healthyAt.values()],
+      checks,
     } satisfies SimResult
   })
 
@@ -439,6 +460,8 @@ export const runSeed = (seed: number, options: SimOptions = {}): Promise<SimResu
       requests: { issued: 0, ok: 0, failed: {}, maxOverrunMs: 0 },
       faults: { ...FaultyTransport.noFaultStats },
       events: {},
+      healedInMs: [],
+      checks: { relayed: 0, served: 0, servedWhileDraining: 0 },
     }),
   )
 

@@ -25,6 +25,13 @@ describe("deterministic simulation", () => {
     expect(other.digest).not.toBe(first.digest)
   }, 60_000)
 
+  it("catches a broken mesh: a request served twice, a partition never healed", async () => {
+    const twice = await runSeed(3, { ...options, sabotage: "serve-twice" })
+    expect(twice.violations.some((v) => v.property === "exactly-once" && v.detail.includes("ran 2 times"))).toBe(true)
+    const cut = await runSeed(3, { ...options, sabotage: "never-heal" })
+    expect(cut.violations.map((v) => v.property)).toEqual(expect.arrayContaining(["healed", "converged"]))
+  }, 60_000)
+
   for (let chunk = 0; chunk < chunks; chunk++) {
     const from = 1 + chunk * perChunk
     it(`holds every property for seeds ${from}..${from + perChunk - 1}`, async () => {
