@@ -7,7 +7,8 @@ import type { Command } from "./Command.ts"
 /** The lifecycle timing flags `crank dev` and `crank controller` share (timings.ts reads them). */
 const timingsUsage = `  --heartbeat-ms MS    heartbeat interval told to workers (env CRANK_HEARTBEAT_MS; default 30000)
   --stale-after-ms MS  silence before a worker is stale (env CRANK_STALE_AFTER_MS; default 120000)
-  --evict-after-ms MS  how long a stale worker is kept (env CRANK_EVICT_AFTER_MS; default 300000)`
+  --evict-after-ms MS  how long a stale worker is kept (env CRANK_EVICT_AFTER_MS; default 300000)
+  --max-connections-per-host N  connections one remote host may hold open (env CRANK_MAX_CONNECTIONS_PER_HOST; default 1000)`
 
 export const commands: ReadonlyArray<Command> = [
   {

@@ -14,4 +14,5 @@ export const environment = {
   listen: "CRANK_WORKER_LISTEN",
   advertise: "CRANK_WORKER_ADVERTISE",
   node: "CRANK_NODE_ID",
+  perHost: "CRANK_MAX_CONNECTIONS_PER_HOST",
 } as const
