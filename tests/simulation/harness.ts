@@ -144,16 +144,17 @@ const scenario = (seed: number, options: SimOptions) =>
     }
 
     // The seed picks how hostile the network is.
-    const intensity = draw()
+    // One seed in five is a storm: five times the rates (up to a fifth of messages lost).
+    const intensity = draw() * (draw() < 0.2 ? 5 : 1)
     let faults: FaultyTransport.Faults = {
       drop: 0.04 * intensity * draw(),
-      duplicate: 0.05 * draw(),
-      delay: 0.1 * draw(),
+      duplicate: 0.05 * intensity * draw(),
+      delay: 0.1 * intensity * draw(),
       reorder: draw() < 0.5 ? 0 : 0.03 * draw(),
       maxDelayMs: 20 + Math.floor(draw() * 5_000),
       requestFail: 0.03 * intensity * draw(),
       replyLost: 0.02 * intensity * draw(),
-      requestDelay: 0.1 * draw(),
+      requestDelay: 0.1 * intensity * draw(),
       maxRequestDelayMs: 10 + Math.floor(draw() * 5_000),
     }
     if (options.sabotage === "serve-twice") faults = { ...faults, requestTwice: 0.2 }
