@@ -58,7 +58,7 @@ for (let seed = first; seed < first + count; seed++) {
   for (const [code, n] of Object.entries(result.requests.failed)) failed[code] = (failed[code] ?? 0) + n
   if (options.verbose === true) {
     for (const line of result.trace) console.log(line)
-    console.log(JSON.stringify({ requests: result.requests, faults: result.faults, events: result.events, checks: result.checks }))
+    console.log(JSON.stringify({ seed, digest: result.digest, requests: result.requests, faults: result.faults, events: result.events, checks: result.checks }))
   }
   if (result.violations.length > 0) {
     failing++

@@ -15,7 +15,8 @@
  *   gets `UNAVAILABLE`: the link "dropped" after the handler ran), `requestDelay` (sent up to `maxRequestDelayMs`
  *   late);
  * - and on command: `disconnect(node)` closes every link of a node (abnormal close, 1006), `partition(nodes)` cuts
- *   those nodes off from the others (links across are closed, dials across refused) until `heal()`, and
+ *   those nodes off from the others (dials across refused; links across closed, or left half-open with `silent`:
+ *   what crosses them is lost, requests unanswered) until `heal()`, and
  *   `crash(node)`/`revive(node)` take a node off the network entirely (the harness also closes its scope).
  *
  * Connections it hands out are not `inProcess`: callers keep their own deadline timers, since a delayed request
@@ -105,8 +106,12 @@ export interface FaultyNetwork {
   readonly node: (name: string) => Transport
   readonly faults: () => Faults
   readonly setFaults: (faults: Faults) => void
-  /** Cuts `nodes` off from every other node until `heal`: open links across are closed, dials across refused. */
-  readonly partition: (nodes: Iterable<string>) => Effect.Effect<void>
+  /**
+   * Cuts `nodes` off from every other node until `heal`: dials across are refused, and open links across are closed
+   * (as a reset would), or with `silent` left open with everything crossing them lost (a half-open link: messages
+   * vanish, requests go unanswered until their deadline), as a real partition does.
+   */
+  readonly partition: (nodes: Iterable<string>, options?: { readonly silent?: boolean }) => Effect.Effect<void>
   /** Ends every partition. */
   readonly heal: Effect.Effect<void>
   /** Closes every open link of `node` (abnormal close), once; it may dial again at once. */
@@ -208,6 +213,11 @@ export const make = (inner: Transport, initial: Faults = noFaults, taps: Taps = 
         Effect.suspend(() => {
           if (!this.innerEnd.isOpen()) return this.innerEnd.send(message)
           stats.messages++
+          if (!reachable(this.from, this.to)) {
+            // A silent partition: the link looks open, and what crosses it is lost.
+            stats.dropped++
+            return Effect.void
+          }
           if (chance(faults.drop)) {
             stats.dropped++
             return Effect.void
@@ -243,6 +253,8 @@ export const make = (inner: Transport, initial: Faults = noFaults, taps: Taps = 
         taps.call?.(this.from, this.to, invoke)
         if (!this.innerEnd.isOpen()) return this.innerEnd.call(invoke)
         stats.requests++
+        // Across a silent partition a request is never answered: the caller's deadline ends it.
+        if (!reachable(this.from, this.to)) return Effect.never
         if (chance(faults.requestFail)) {
           stats.requestsFailed++
           return Effect.succeed(failureOf(invoke.id, crankError("UNAVAILABLE", `simulated: request to ${this.remoteAddress} lost`)))
@@ -334,12 +346,12 @@ export const make = (inner: Transport, initial: Faults = noFaults, taps: Taps = 
       setFaults: (next) => {
         faults = next
       },
-      partition: (nodes) =>
+      partition: (nodes, options) =>
         Effect.suspend(() => {
           const side = Math.max(0, ...sides.values()) + 1
           sides = new Map(sides)
           for (const n of nodes) sides.set(n, side)
-          return closeLinks((link) => !reachable(link.dialer, link.listener))
+          return options?.silent === true ? Effect.void : closeLinks((link) => !reachable(link.dialer, link.listener))
         }),
       heal: Effect.sync(() => {
         sides = new Map()
