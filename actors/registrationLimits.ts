@@ -45,7 +45,10 @@ export const refusalOf = (register: Register, limits: RegistrationLimits): Refus
     // Everything else it carries (schemas, declared errors, tags) is bounded by its size as a whole.
     const bytes = jsonBytes(capability)
     if (bytes > limits.maxDescriptorBytes) {
-      return { reason: "descriptor", message: `${who}: the advertisement of ${capability.id} is ${bytes} bytes of JSON; the limit is ${limits.maxDescriptorBytes}` }
+      return {
+        reason: "descriptor",
+        message: `${who}: the advertisement of ${capability.id} is ${bytes} bytes of JSON; the limit is ${limits.maxDescriptorBytes}`,
+      }
     }
   }
   return undefined

@@ -77,6 +77,7 @@ describe("controller HTTP surface on Effect's Clock", () => {
           workers: () => [view],
           worker: (id: string) => (id === view.id ? view : undefined),
           transitions,
+          refusals: () => new Map(),
           serve: (invoke: { readonly id: string }) => Effect.succeed({ _tag: "Result" as const, id: invoke.id, output: status }),
         } as unknown as Controller
         // A tick far beyond the test: the only snapshot is the one a new stream gets.

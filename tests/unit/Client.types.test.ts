@@ -20,6 +20,7 @@ import { type GreetOutput, HelloGreet } from "../../examples/hello/capability.ts
 const root = fileURLToPath(new URL("../../", import.meta.url))
 
 /** Only type-checked, never run: a client needs no mesh to be typed. */
+// biome-ignore lint/correctness/noUnusedVariables: only type-checked, never called
 const typed = (client: Client) => {
   expectTypeOf(client.invoke).toEqualTypeOf<InvokeFunction>()
   expectTypeOf(client.invoke(HelloGreet, { message: "hi" })).toEqualTypeOf<Effect.Effect<GreetOutput, CrankError>>()

@@ -439,7 +439,7 @@ describe("RequestServer", () => {
   describe("cancellation", () => {
     it("interrupting the caller interrupts the handler and aborts a Promise handler's signal", async () => {
       let signal: AbortSignal | undefined
-      const { server } = serverWith((text, context) => {
+      const { server } = serverWith((_text, context) => {
         signal = context.signal
         return new Promise((_, reject) => context.signal.addEventListener("abort", () => reject(context.signal.reason)))
       })

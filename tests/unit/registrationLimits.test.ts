@@ -26,7 +26,10 @@ describe("refusalOf", () => {
       reason: "capabilities",
       message: "worker w1 advertises 5 capabilities; the limit is 4",
     })
-    expect(refusalOf(register({ workerId: "w".repeat(21) }), limits)).toEqual({ reason: "id", message: "a worker: its worker id is 21 characters; the limit is 20" })
+    expect(refusalOf(register({ workerId: "w".repeat(21) }), limits)).toEqual({
+      reason: "id",
+      message: "a worker: its worker id is 21 characters; the limit is 20",
+    })
     expect(refusalOf(register({ nodeId: "n".repeat(30) }), limits)?.reason).toBe("id")
     expect(refusalOf(register({ capabilities: [{ ...hello, name: "x".repeat(101) }] }), limits)).toEqual({
       reason: "text",
