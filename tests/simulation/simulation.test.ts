@@ -6,9 +6,9 @@
 import { describe, expect, it } from "vitest"
 import { replayCommand, runSeed, type SimOptions } from "./harness.ts"
 
-/** Seeds per `it`, and how many `it`s: 240 seeds in all, each ~600 simulated seconds (360 of them chaos). */
-const perChunk = 40
-const chunks = 6
+/** Seeds per `it`, and how many `it`s: 300 seeds in all, each ~600 simulated seconds (360 of them chaos). */
+const perChunk = 30
+const chunks = 10
 const options: SimOptions = { chaosMs: 360_000 }
 
 describe("deterministic simulation", () => {
