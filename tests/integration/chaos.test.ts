@@ -16,7 +16,8 @@ import { type CrankProcess, freePort, useProcesses } from "../support/processes.
 
 const processes = useProcesses()
 const connect = useMeshClients()
-const timing = ["--heartbeat-ms", "500", "--stale-after-ms", "2000", "--evict-after-ms", "10000"]
+// Lenient enough that a loaded machine (two shared cores) does not make a healthy worker look stale.
+const timing = ["--heartbeat-ms", "1000", "--stale-after-ms", "8000", "--evict-after-ms", "30000"]
 
 describe("chaos", () => {
   it("loses nothing and runs nothing twice while workers and the controller die, drain and come back", async () => {
@@ -84,5 +85,5 @@ describe("chaos", () => {
     expect(writes.OK).toBeGreaterThan(total / 2 - 200)
     await allHealthy()
     expect(controller.exitStatus()).toBeUndefined()
-  }, 120_000)
+  }, 240_000)
 })
