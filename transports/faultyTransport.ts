@@ -28,11 +28,13 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import { crankError } from "../capabilities/CrankError.ts"
 import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"
-import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Transport, TransportError } from "./Transport.ts"
+import * as MemoryTransport from "./MemoryTransport.ts"
+import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Transport, TransportError, Transport as TransportService } from "./Transport.ts"
 
 /** Probabilities (0..1) and bounds of the faults applied to every message and request. */
 export interface Faults {
@@ -370,3 +372,13 @@ export const make = (inner: Transport, initial: Faults = noFaults, taps: Taps = 
       stats: () => stats,
     } satisfies FaultyNetwork
   })
+
+/**
+ * A fresh in-memory network with `faults` on every link, as the `Transport` service: for a test whose parties all
+ * share one node (message and request faults only; partitions and crashes need `make` and a view per party).
+ */
+export const layer = (faults: Faults): Layer.Layer<Transport> =>
+  Layer.effect(
+    TransportService,
+    Effect.map(make(MemoryTransport.make(), faults), (network) => network.node("local")),
+  )
