@@ -49,8 +49,9 @@ export const tunables = {
 } as const
 
 /**
- * How soon after the heal a partitioned worker must be healthy again: its registration backoff (at most 10 s), an
- * attempt (at most 10 s), the first heartbeat (10 s), and 10 s for a restart that the quiet phase started.
+ * How soon after the heal (or after its restart, when the quiet phase restarted it) a partitioned worker must be
+ * healthy again: its registration backoff (at most 10 s, jittered), an attempt (at most 10 s), the first heartbeat
+ * (10 s), and slack.
  */
 export const healBoundMs = 40_000
 
@@ -85,7 +86,7 @@ export interface SimResult {
   readonly requests: { readonly issued: number; readonly ok: number; readonly failed: Readonly<Record<string, number>>; readonly maxOverrunMs: number }
   readonly faults: Readonly<FaultyTransport.FaultStats>
   readonly events: Readonly<Record<string, number>>
-  /** For each worker partitioned during the run: ms from the heal (start of quiet) until the controller held it healthy. */
+  /** For each worker partitioned during the run: ms from the heal (or its restart after it) until the controller held it healthy. */
   readonly healedInMs: ReadonlyArray<number>
   readonly checks: { readonly relayed: number; readonly served: number; readonly servedWhileDraining: number }
 }
@@ -112,6 +113,8 @@ interface WorkerSlot {
   /** Simulated time at which to start it again, once down. */
   restartAt?: number
   partitionedAt?: number
+  /** When its current process started. */
+  startedAt?: number
 }
 
 const controllerAddress = "memory://controller"
@@ -223,6 +226,7 @@ const scenario = (seed: number, options: SimOptions) =>
         )
         slot.closing = undefined
         slot.restartAt = undefined
+        slot.startedAt = clockNow
         count(`start ${slot.id}`)
       })
 
@@ -388,7 +392,7 @@ const scenario = (seed: number, options: SimOptions) =>
     const healthyAt = new Map<string, number>()
     for (let waited = 0; waited < quietMs; waited += 1_000) {
       const healthy = healthyIds()
-      for (const slot of partitioned) if (!healthyAt.has(slot.id) && healthy.has(slot.id)) healthyAt.set(slot.id, clockNow - healedAt)
+      for (const slot of partitioned) if (!healthyAt.has(slot.id) && healthy.has(slot.id)) healthyAt.set(slot.id, clockNow - Math.max(healedAt, slot.startedAt ?? 0))
       yield* advance(1_000)
     }
 
