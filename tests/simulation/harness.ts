@@ -392,7 +392,8 @@ const scenario = (seed: number, options: SimOptions) =>
     const healthyAt = new Map<string, number>()
     for (let waited = 0; waited < quietMs; waited += 1_000) {
       const healthy = healthyIds()
-      for (const slot of partitioned) if (!healthyAt.has(slot.id) && healthy.has(slot.id)) healthyAt.set(slot.id, clockNow - Math.max(healedAt, slot.startedAt ?? 0))
+      for (const slot of partitioned)
+        if (!healthyAt.has(slot.id) && healthy.has(slot.id)) healthyAt.set(slot.id, clockNow - Math.max(healedAt, slot.startedAt ?? 0))
       yield* advance(1_000)
     }
 
