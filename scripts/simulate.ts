@@ -6,6 +6,7 @@
  *   npm run simulate -- --seed 1234 --verbose     one seed, with its whole trace
  *   --chaos-ms N, --quiet-ms N                    simulated time of the chaos and quiet phases
  *   --stop-after N                                stop after N failing seeds (default 10)
+ *   --sabotage serve-twice|never-heal             break the mesh on purpose, to see a failing seed reported
  */
 import { parseArgs } from "node:util"
 import { replayCommand, runSeed, type SimOptions } from "../tests/simulation/harness.ts"
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     "chaos-ms": { type: "string" },
     "quiet-ms": { type: "string" },
     "stop-after": { type: "string" },
+    sabotage: { type: "string" },
     verbose: { type: "boolean", default: false },
   },
 })
@@ -33,6 +35,7 @@ const options: SimOptions = {
   ...(values["chaos-ms"] === undefined ? {} : { chaosMs: numberOf(values["chaos-ms"], 0) }),
   ...(values["quiet-ms"] === undefined ? {} : { quietMs: numberOf(values["quiet-ms"], 0) }),
   verbose: values.verbose === true,
+  ...(values.sabotage === "serve-twice" || values.sabotage === "never-heal" ? { sabotage: values.sabotage } : {}),
 }
 const first = values.seed !== undefined ? numberOf(values.seed, 1) : numberOf(values.from, 1)
 const count = values.seed !== undefined ? 1 : numberOf(values.seeds, 100)

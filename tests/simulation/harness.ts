@@ -482,4 +482,4 @@ export const runSeed = (seed: number, options: SimOptions = {}): Promise<SimResu
 
 /** The one command that replays `seed` exactly. */
 export const replayCommand = (seed: number, options: SimOptions = {}): string =>
-  `npm run simulate -- --seed ${seed}${options.chaosMs === undefined ? "" : ` --chaos-ms ${options.chaosMs}`}${options.quietMs === undefined ? "" : ` --quiet-ms ${options.quietMs}`} --verbose`
+  `npm run simulate -- --seed ${seed}${options.chaosMs === undefined ? "" : ` --chaos-ms ${options.chaosMs}`}${options.quietMs === undefined ? "" : ` --quiet-ms ${options.quietMs}`}${options.sabotage === undefined ? "" : ` --sabotage ${options.sabotage}`} --verbose`
