@@ -37,3 +37,32 @@ export const localOnly = (members: ReadonlyArray<Candidate>, now: number, except
   }
   return false
 }
+
+/**
+ * The index of the eligible worker with the lowest `score`, scanning from `start` so ties rotate; on `node` only
+ * when one there is eligible; `-1` when none is. What least-in-flight and latency-aware share.
+ */
+export const lowest = (
+  members: ReadonlyArray<Candidate>,
+  start: number,
+  now: number,
+  except: Candidate | undefined,
+  node: string | undefined,
+  score: (worker: Candidate) => number,
+): number => {
+  const local = localOnly(members, now, except, node)
+  const n = members.length
+  let best = -1
+  let bestScore = Number.POSITIVE_INFINITY
+  for (let i = 0; i < n; i++) {
+    const at = (start + i) % n
+    const m = members[at]!
+    if ((local && m.nodeId !== node) || !eligible(m, now, except)) continue
+    const value = score(m)
+    if (value < bestScore) {
+      best = at
+      bestScore = value
+    }
+  }
+  return best
+}

@@ -7,7 +7,7 @@
  * best average measured so far: it gets a fair chance, no head start (an unmeasured worker scored 0 would take
  * every request sent before its first answer came back) and no starvation.
  */
-import { type Candidate, eligible, localOnly } from "./Candidate.ts"
+import { type Candidate, lowest } from "./Candidate.ts"
 
 /** Weight of each new sample: 0.3 follows a change within a handful of requests and smooths single outliers. */
 export const defaultAlpha = 0.3
@@ -44,26 +44,12 @@ export const latencyAware = (
   except: Candidate | undefined,
   node: string | undefined,
 ): number => {
-  const local = localOnly(members, now, except, node)
-  const n = members.length
+  // Workers never measured are expected to answer as fast as the fastest measured one: they get their chance.
   let floor = Number.POSITIVE_INFINITY
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < members.length; i++) {
     const latency = members[i]!.latency
     if (latency?.measured && latency.value < floor) floor = latency.value
   }
   if (floor === Number.POSITIVE_INFINITY) floor = 0
-  let best = -1
-  let bestScore = Number.POSITIVE_INFINITY
-  for (let i = 0; i < n; i++) {
-    const at = (start + i) % n
-    const m = members[at]!
-    if ((local && m.nodeId !== node) || !eligible(m, now, except)) continue
-    const expected = m.latency?.measured ? m.latency.value : floor
-    const score = (expected + 1) * ((m.pending ?? 0) + 1)
-    if (score < bestScore) {
-      best = at
-      bestScore = score
-    }
-  }
-  return best
+  return lowest(members, start, now, except, node, (m) => ((m.latency?.measured ? m.latency.value : floor) + 1) * ((m.pending ?? 0) + 1))
 }
