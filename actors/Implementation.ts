@@ -23,6 +23,8 @@ export interface HandlerContext<E extends string = never> {
    * (`Effect.fail(context.error(...))`), or throw or reject with it from a Promise handler.
    */
   readonly error: (code: DeclaredCode<E>, message: string) => CrankError
+  /** The worker's own data directory (actors/dataDirectory.ts), made on first read: for what outlives a request. */
+  readonly dataDir: string
 }
 
 /**

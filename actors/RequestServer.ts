@@ -29,6 +29,7 @@ import { CrankError, crankError, isCrankError, messageOf, reservedCodes } from "
 import { type DeclaredCode, declaredError } from "../capabilities/declaredError.ts"
 import { nearestIds } from "../capabilities/nearestIds.ts"
 import { type CapabilityStats, failureOf, type Invoke, latencyBoundariesMs, type Reply } from "../transports/Envelope.ts"
+import { defaultDataRoot, ensureDir, workerDataDir } from "./dataDirectory.ts"
 import type { HandlerContext, Implementation } from "./Implementation.ts"
 
 interface Served {
@@ -50,7 +51,11 @@ class RequestContext implements HandlerContext<string> {
     readonly requestId: string,
     readonly workerId: string,
     readonly error: (code: DeclaredCode<string>, message: string) => CrankError,
+    private readonly workerDataDir: () => string,
   ) {}
+  get dataDir(): string {
+    return this.workerDataDir()
+  }
   get signal(): AbortSignal {
     return (this.abort ??= new AbortController()).signal
   }
@@ -109,8 +114,16 @@ export const make = (options: {
   readonly maxInFlight: number
   /** Where latencies are read from: the owner's `Clock` (a `TestClock` in tests). */
   readonly clock: Clock.Clock
+  /** The worker's data directory, made on a handler's first `context.dataDir`; default the one under `.crank`. */
+  readonly dataDir?: string
 }): RequestServer => {
   const clock = options.clock
+  let dataDirMade = false
+  const dataDir = () => {
+    const dir = options.dataDir ?? workerDataDir(defaultDataRoot(), options.workerId)
+    if (!dataDirMade) dataDirMade = ensureDir(dir) !== undefined
+    return dir
+  }
   const byId = new Map<string, Array<Served>>()
   for (const implementation of options.implementations) {
     const capability = implementation.capability
@@ -238,7 +251,7 @@ export const make = (options: {
     if (served === undefined) return failureOf(invoke.id, crankError("NO_WORKER", notServed(invoke)))
     const input = served.decode(invoke.input)
     if (Exit.isFailure(input)) return failureOf(invoke.id, crankError("INVALID_INPUT", messageOf(Cause.squash(input.cause))))
-    const context = new RequestContext(invoke.id, options.workerId, served.error)
+    const context = new RequestContext(invoke.id, options.workerId, served.error, dataDir)
     const startedAt = clock.currentTimeMillisUnsafe()
     inFlight++
     let output: unknown

@@ -21,12 +21,13 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { type Actor, createActor } from "xstate"
 import { descriptorOf } from "../capabilities/Capability.ts"
-import { crankError } from "../capabilities/CrankError.ts"
+import { crankError, messageOf } from "../capabilities/CrankError.ts"
 import { type CapabilityStats, type ControlMessage, protocolVersion, type Registered } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo, type Connection, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
+import { defaultDataRoot, ensureDir, workerDataDir } from "./dataDirectory.ts"
 import * as RequestServer from "./RequestServer.ts"
 import { Tunable } from "./Tunables.ts"
-import type { WorkerDefinition } from "./WorkerDefinition.ts"
+import type { WorkerDefinition, WorkerEnvironment } from "./WorkerDefinition.ts"
 import { type LifecycleState, stateOf, workerLifecycle } from "./workerLifecycle.ts"
 
 export interface WorkerOptions {
@@ -41,6 +42,8 @@ export interface WorkerOptions {
   readonly token?: string
   /** Plain HTTP on its listener's port, where the transport has one (a process's probes). */
   readonly http?: HttpHandler
+  /** Its data directory (actors/dataDirectory.ts); default `<CRANK_DATA_DIR or .crank>/workers/<name>`. */
+  readonly dataDir?: string
 }
 
 export interface RunningWorker {
@@ -62,6 +65,19 @@ export interface RunningWorker {
 
 /** A worker id nobody else picked: its name and random letters from Effect's `Random` (seeded in tests). */
 const freshId = (name: string): Effect.Effect<string> => Effect.map(Random.nextIntBetween(0, 2 ** 31), (n) => `${name}-${n.toString(36)}`)
+
+/** Runs a lifecycle hook with the worker's directory made; a throw or rejection dies, naming the worker and hook. */
+const runHook = (definition: WorkerDefinition, hook: "started" | "stopped", environment: WorkerEnvironment): Effect.Effect<void> => {
+  const run = definition[hook]
+  if (run === undefined) return Effect.void
+  return Effect.tryPromise({
+    try: async () => {
+      ensureDir(environment.dataDir)
+      await run(environment)
+    },
+    catch: (error) => new Error(`worker ${environment.workerId}: its ${hook} hook failed: ${messageOf(error)}`, { cause: error }),
+  }).pipe(Effect.orDie)
+}
 
 /** One connection's life ended: reconnect. */
 class Disconnected {
@@ -90,7 +106,8 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
     // Effects started from plain callbacks (a drain the controller asks for, logs) run here, in the worker's scope.
     const runFork = yield* FiberSet.makeRuntime<never>()
 
-    const server = RequestServer.make({ workerId, implementations: definition.implementations, maxInFlight, clock: yield* Clock.Clock })
+    const dataDir = options.dataDir ?? workerDataDir(defaultDataRoot(), definition.name)
+    const server = RequestServer.make({ workerId, implementations: definition.implementations, maxInFlight, clock: yield* Clock.Clock, dataDir })
     const lifecycle = yield* Effect.acquireRelease(
       Effect.sync(() => createActor(workerLifecycle, { id: workerId }).start()),
       (actor) => Effect.sync(() => actor.stop()),
@@ -245,6 +262,12 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
         }
         return Deferred.await(draining)
       })
+
+    // The author's hooks: `started` before the first registration (nothing is routed here until it is done),
+    // `stopped` after the drain, whose finalizer below runs first.
+    const environment = { workerId, name: definition.name, dataDir }
+    yield* runHook(definition, "started", environment)
+    yield* Effect.addFinalizer(() => runHook(definition, "stopped", environment).pipe(Effect.catchCause((cause) => Effect.logError(cause))))
 
     const loop = yield* Effect.forkScoped(Effect.raceFirst(connectForever, Deferred.await(stopped)))
     // Added after the loop, so it runs first when the scope closes: drain while the link is still up.

@@ -5,6 +5,20 @@
 import { keyOf, type Placement } from "../capabilities/Capability.ts"
 import type { Implementation } from "./Implementation.ts"
 
+/** What a worker's lifecycle hooks are told of the worker. */
+export interface WorkerEnvironment {
+  readonly workerId: string
+  readonly name: string
+  /** Its data directory (actors/dataDirectory.ts); it exists when a hook runs. */
+  readonly dataDir: string
+}
+
+/**
+ * Runs at a point of the worker's life (Moleculer's `started`/`stopped`, OTP's `init`/`terminate`): load a model,
+ * open a database, close it. A throw or rejection in `started` fails the worker's start (its supervisor restarts it).
+ */
+export type WorkerHook = (worker: WorkerEnvironment) => void | PromiseLike<void>
+
 export interface WorkerDefinition {
   /** Used in worker ids and logs. */
   readonly name: string
@@ -13,6 +27,10 @@ export interface WorkerDefinition {
   readonly maxInFlight?: number
   /** What this worker offers for capabilities with placement requirements. */
   readonly placement?: Placement
+  /** Runs before the worker registers: nothing is routed to it until this has finished. */
+  readonly started?: WorkerHook
+  /** Runs after the worker drained and deregistered, when it stops. */
+  readonly stopped?: WorkerHook
 }
 
 /** What a capability's placement asks that the worker does not offer, or `undefined` when it can host it. */
@@ -38,6 +56,8 @@ export const defineWorker = (options: {
   readonly implements: ReadonlyArray<Implementation>
   readonly maxInFlight?: number
   readonly placement?: Placement
+  readonly started?: WorkerHook
+  readonly stopped?: WorkerHook
 }): WorkerDefinition => {
   const seen = new Set<string>()
   for (const { capability } of options.implements) {
@@ -52,6 +72,8 @@ export const defineWorker = (options: {
     implementations: options.implements,
     ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
     ...(options.placement === undefined ? {} : { placement: options.placement }),
+    ...(options.started === undefined ? {} : { started: options.started }),
+    ...(options.stopped === undefined ? {} : { stopped: options.stopped }),
   }
 }
 

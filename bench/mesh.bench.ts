@@ -17,6 +17,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
+import { tmpdir } from "node:os"
 import { Clock, Effect, References, Schedule } from "effect"
 import { awaitWorkers } from "../actors/awaitWorkers.ts"
 import * as Client from "../actors/Client.ts"
@@ -97,6 +98,7 @@ const program = Effect.gen(function* () {
     workerId: "w",
     signal: new AbortController().signal,
     error: (code: "INVALID_INPUT", message: string) => declaredError(HelloGreet, code, message),
+    dataDir: tmpdir(),
   }
   rows.push(yield* measure("handler", () => Effect.sync(() => greet.handler(input, context))))
 

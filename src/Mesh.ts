@@ -26,6 +26,8 @@ export interface MeshOptions {
   readonly workers: ReadonlyArray<WorkerDefinition | Node.WorkerPlacement>
   /** Heartbeats, deadlines, limits (actors/Tunables.ts): what this mesh uses instead of the defaults. */
   readonly tunables?: Partial<Tunables>
+  /** The data root of its workers (actors/dataDirectory.ts); default `CRANK_DATA_DIR`, else `.crank`. */
+  readonly dataDir?: string
   /** Wait until every worker is healthy before returning (default true). */
   readonly awaitHealthy?: boolean
   /**
@@ -60,7 +62,13 @@ const startOn = (
   options: MeshOptions,
 ): Effect.Effect<Mesh, SupervisorError | CrankError, Scope.Scope | Transport> =>
   Effect.gen(function* () {
-    const node = yield* Node.start({ nodeId: "mesh", controller: { addresses: [controllerAddress] }, workers: options.workers, workerListen: "memory://" })
+    const node = yield* Node.start({
+      nodeId: "mesh",
+      controller: { addresses: [controllerAddress] },
+      workers: options.workers,
+      workerListen: "memory://",
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    })
     const expected = node.workers().length
     if (options.awaitHealthy ?? true) {
       yield* awaitWorkers(node.controller()!, (ws) => ws.filter((w) => w.state === "healthy").length >= expected, 10_000)

@@ -12,6 +12,7 @@ import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Client from "../actors/Client.ts"
 import * as Controller from "../actors/Controller.ts"
+import { workerDataDir } from "../actors/dataDirectory.ts"
 import type { Implementation } from "../actors/Implementation.ts"
 import { Tunable } from "../actors/Tunables.ts"
 import * as Worker from "../actors/Worker.ts"
@@ -47,6 +48,8 @@ export interface NodeOptions {
   readonly workerOptions?: Pick<Worker.WorkerOptions, "token" | "advertise">
   /** Plain HTTP on the workers' listener ports (the process's probes), given the node's running workers. */
   readonly workerHttp?: (workers: () => ReadonlyArray<Worker.RunningWorker>) => HttpHandler
+  /** The data root: each worker keeps its files in `<dataDir>/workers/<name>` (actors/dataDirectory.ts). */
+  readonly dataDir?: string
   /** The root supervisor's flags. Default: one-for-one, 5 restarts in 10 s, backoff 100 ms to 5 s. */
   readonly supervision?: Supervisor.SupervisorFlags
 }
@@ -123,6 +126,7 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
               controller: controllerAddress,
               nodeId,
               workerId: `${nodeId}/${childId}`,
+              ...(options.dataDir === undefined ? {} : { dataDir: workerDataDir(options.dataDir, entry.definition.name) }),
               ...(options.workerListen === undefined ? {} : { listen: options.workerListen }),
               ...(http === undefined ? {} : { http }),
               ...options.workerOptions,

@@ -25,6 +25,7 @@ export const commands: ReadonlyArray<Command> = [
   --host HOST     env CRANK_HOST; default 127.0.0.1
   --port PORT     env CRANK_PORT; default 7070; 0 picks a free port
   --replicas N    instances of each worker (default 2)
+  --data-dir DIR  workers keep their files in DIR/workers/<name> (env CRANK_DATA_DIR; default .crank)
 ${timingsUsage}`,
     load: () => import("./commands/dev.ts").then((m) => m.run),
   },
@@ -58,7 +59,8 @@ ${timingsUsage}`,
   --replicas N       instances in this process (default 1)
   --token T          join token, when the controller requires one (env CRANK_TOKEN)
   --node ID          node id (env CRANK_NODE_ID; default node-<pid>)
-  --drain-deadline MS  how long in-flight work may take on shutdown (default 30000)`,
+  --drain-deadline MS  how long in-flight work may take on shutdown (default 30000)
+  --data-dir DIR     the worker keeps its files in DIR/workers/<name> (env CRANK_DATA_DIR; default .crank)`,
     load: () => import("./commands/worker.ts").then((m) => m.run),
   },
   {

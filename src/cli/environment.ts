@@ -15,4 +15,5 @@ export const environment = {
   advertise: "CRANK_WORKER_ADVERTISE",
   node: "CRANK_NODE_ID",
   perHost: "CRANK_MAX_CONNECTIONS_PER_HOST",
+  dataDir: "CRANK_DATA_DIR",
 } as const

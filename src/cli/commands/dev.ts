@@ -15,7 +15,13 @@ import { timingOptions, tunablesFrom } from "../timings.ts"
 
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
-    const { values, positionals } = parse(argv, { host: { type: "string" }, port: { type: "string" }, replicas: { type: "string" }, ...timingOptions })
+    const { values, positionals } = parse(argv, {
+      host: { type: "string" },
+      port: { type: "string" },
+      replicas: { type: "string" },
+      "data-dir": { type: "string" },
+      ...timingOptions,
+    })
     const host = pick(values.host, "host", defaultHost)!
     const port = pickNumber(values.port, "port", defaultPort)!
     const replicas = Number(values.replicas ?? 2)
@@ -24,8 +30,10 @@ export const run: CommandRun = (argv) =>
     if (modules.length === 0) throw new UsageError("no worker modules given, and this package ships no examples/")
     // Through the same loader as `crank worker`: what runs here runs the same on its own node.
     const definitions = yield* Effect.forEach(modules, (module) => Effect.promise(() => loadWorker(module)))
+    const dataDir = pick(values["data-dir"], "dataDir")
     const node = yield* Node.start({
       nodeId: "dev",
+      ...(dataDir === undefined ? {} : { dataDir }),
       controller: {
         addresses: [`ws://${hostForUrl(host)}:${port}`, "memory://controller"],
         // The dashboard, /metrics and the probes share the controller's port.

@@ -19,6 +19,7 @@ export const run: CommandRun = (argv) =>
       token: { type: "string" },
       node: { type: "string" },
       "drain-deadline": { type: "string" },
+      "data-dir": { type: "string" },
     })
     const specifier = positionals[0]
     if (specifier === undefined) throw new UsageError("missing <module> (e.g. examples/hello)")
@@ -30,8 +31,10 @@ export const run: CommandRun = (argv) =>
     const replicas = values.replicas === undefined ? 1 : Number(values.replicas)
     if (!Number.isInteger(replicas) || replicas < 1) throw new UsageError("--replicas must be a positive integer")
     if (drainDeadlineMs !== undefined && !(drainDeadlineMs >= 0)) throw new UsageError("--drain-deadline must be a non-negative number")
+    const dataDir = pick(values["data-dir"], "dataDir")
     const node = yield* Node.start({
       ...(nodeId === undefined ? {} : { nodeId }),
+      ...(dataDir === undefined ? {} : { dataDir }),
       controllerAddress: controllerUrl(values.controller),
       workers: [{ definition, replicas }],
       workerListen: pick(values.listen, "listen", "ws://127.0.0.1:0")!,
