@@ -16,7 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type { Capability, InputOf, OutputOf, Routing } from "../capabilities/Capability.ts"
+import type { Capability, InputOf, OutputOf, Placement, Routing } from "../capabilities/Capability.ts"
 import { type CapabilityRef, parseRef } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError } from "../capabilities/CrankError.ts"
 import { CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
@@ -42,6 +42,11 @@ export interface InvokeOptions {
   readonly strategy?: StrategyName
   /** The affinity key, overriding the one the capability's `routing.key` takes from the input. */
   readonly key?: string | number
+  /**
+   * What the serving worker must offer (`{ gpu: true }`, labels), beyond the capability's own placement: only such
+   * workers serve the call, directly or through the relay. Workers offering a GPU serve only calls that ask for one.
+   */
+  readonly placement?: Placement
 }
 
 /**
@@ -170,15 +175,21 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
       // The call's strategy, else the capability's; a key alone asks for affinity. None: the router's default
       // path, which allocates nothing.
       const strategy = invokeOptions?.strategy ?? routing?.strategy ?? (invokeOptions?.key === undefined ? undefined : "affinity")
-      if (strategy !== undefined) {
+      const placement = invokeOptions?.placement
+      if (strategy !== undefined || placement !== undefined) {
         const key = strategy !== "affinity" ? undefined : (invokeOptions?.key ?? routing?.key?.(input))
-        choice = { strategy, key: key === undefined ? undefined : String(key), node: options.nodeId }
+        choice = { strategy, key: key === undefined ? undefined : String(key), node: options.nodeId, placement }
       }
       const timeoutMs = invokeOptions?.timeoutMs ?? defaultTimeoutMs
       // The id is taken when the effect runs, not when it is built: running one invoke effect twice (a retry,
       // two fibers) must send two requests, never one id twice.
       return Effect.suspend(() => {
-        const reply = callNow({ _tag: "Invoke", id: `${clientId}-${++sequence}`, capability: id, range, input: payload, timeoutMs }, choice)
+        const requestId = `${clientId}-${++sequence}`
+        const request: Invoke =
+          placement === undefined
+            ? { _tag: "Invoke", id: requestId, capability: id, range, input: payload, timeoutMs }
+            : { _tag: "Invoke", id: requestId, capability: id, range, input: payload, timeoutMs, placement }
+        const reply = callNow(request, choice)
         // A reply already made (in one process) is answered without one more step of the runtime.
         return Exit.isExit(reply) && Exit.isSuccess(reply) ? answer(reply.value as Reply) : Effect.flatMap(reply, answer)
       })

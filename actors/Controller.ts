@@ -25,6 +25,7 @@ import { type Command, type Occurrence, type RefusalReason, Registry, type Route
 import * as RequestServer from "./RequestServer.ts"
 import { FixedWindow } from "./rateLimit.ts"
 import { retriesElsewhere, retryOf } from "./retryPolicy.ts"
+import type { Choice } from "./routing/strategy.ts"
 import { systemImplementations } from "./systemCapabilities.ts"
 import { type Timings, Tunable } from "./Tunables.ts"
 import type { LifecycleTransition, WorkerView } from "./WorkerView.ts"
@@ -71,6 +72,9 @@ export interface Controller {
 type Mail = Occurrence<Connection>
 
 /** The host of a network peer's address (`ws://10.0.0.7:51234` → `10.0.0.7`); in-memory peers have none. */
+/** The relay's routing choice for a request: only what the request itself asks (a placement); else the defaults. */
+const choiceOf = (invoke: Invoke): Choice | undefined => (invoke.placement === undefined ? undefined : { placement: invoke.placement })
+
 const hostOf = (address: string): string | undefined => {
   const match = /^[a-z]+:\/\/(\[[^\]]*\]|[^:/]*)/.exec(address)
   return match === null || address.startsWith("memory:") ? undefined : match[1]
@@ -182,17 +186,20 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         registry.record(worker, reply, now - sentAt, now)
         if (retriesLeft === 0) return Effect.succeed(reply)
         const again = retryOf(invoke, reply, worker.idempotent(invoke.capability), startedAt, now)
-        const next = again === undefined ? undefined : registry.pick(invoke.capability, invoke.range, worker, now)
+        const next = again === undefined ? undefined : registry.pick(invoke.capability, invoke.range, worker, now, choiceOf(invoke))
         return next === undefined ? Effect.succeed(reply) : relayTo(again!, next, startedAt, retriesLeft - 1)
       })
     }
 
     const relay = (invoke: Invoke): Effect.Effect<Reply> =>
       Effect.suspend(() => {
-        const worker = registry.pick(invoke.capability, invoke.range, undefined, clock.currentTimeMillisUnsafe())
+        const worker = registry.pick(invoke.capability, invoke.range, undefined, clock.currentTimeMillisUnsafe(), choiceOf(invoke))
         // The failure path only builds a message: it walks the registry, which routing never does.
-        if (worker === undefined)
-          return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", noWorkerMessage(invoke.capability, invoke.range, registry.offers()))))
+        if (worker === undefined) {
+          const message = noWorkerMessage(invoke.capability, invoke.range, registry.offers())
+          const placed = invoke.placement === undefined ? message : `${message} (the call asks for a worker offering ${JSON.stringify(invoke.placement)})`
+          return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", placed)))
+        }
         return relayTo(invoke, worker, clock.currentTimeMillisUnsafe(), retriesElsewhere)
       })
 

@@ -77,11 +77,15 @@ export interface Route {
   readonly id: string
   readonly address: string
   readonly nodeId?: string
+  /** What the worker offers, when anything. */
+  readonly placement?: Placement
   readonly capabilities: ReadonlyArray<{
     readonly id: string
     readonly version: string
     readonly idempotent: boolean
     readonly strategy?: StrategyName
+    /** What the capability requires, when anything. */
+    readonly placement?: Placement
   }>
 }
 
@@ -90,14 +94,21 @@ export const routeOf = <C>(record: WorkerRecord<C> & { readonly address: string 
   id: record.id,
   address: record.address,
   nodeId: record.nodeId,
+  ...(isEmpty(record.placement) ? {} : { placement: record.placement }),
   capabilities: record.descriptors
     .filter((d) => meets(d.placement, record.placement))
-    .map((d) =>
-      d.routing === undefined
-        ? { id: d.id, version: d.version, idempotent: d.idempotent }
-        : { id: d.id, version: d.version, idempotent: d.idempotent, strategy: d.routing.strategy },
-    ),
+    .map((d) => ({
+      id: d.id,
+      version: d.version,
+      idempotent: d.idempotent,
+      ...(d.routing === undefined ? {} : { strategy: d.routing.strategy }),
+      ...(isEmpty(d.placement) ? {} : { placement: d.placement }),
+    })),
 })
+
+/** A placement that asks or offers nothing: left out of routing-table entries, which most workers do not need. */
+const isEmpty = (placement: Placement | undefined): boolean =>
+  placement === undefined || (placement.gpu === undefined && (placement.labels === undefined || Object.keys(placement.labels).length === 0))
 
 /** What status and /metrics read of a worker: its view, and the state of the relay's breaker for it. */
 export type RoutedView = WorkerView & { readonly breaker: BreakerStateName }

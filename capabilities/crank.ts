@@ -3,7 +3,7 @@
  * tools such as `crank status` and `crank drain` are ordinary clients invoking these.
  */
 import * as Schema from "effect/Schema"
-import { defineCapability, strategyNames } from "./Capability.ts"
+import { defineCapability, PlacementSchema, strategyNames } from "./Capability.ts"
 
 const Transition = Schema.Struct({
   workerId: Schema.String,
@@ -96,13 +96,19 @@ export const CrankRoutes = defineCapability({
         address: Schema.String,
         /** The worker's node, for clients that prefer their own; absent from older controllers. */
         nodeId: Schema.optionalKey(Schema.String),
-        /** Only the capabilities whose placement the worker meets, each with its default strategy if it has one. */
+        /** What the worker offers (a GPU, labels), when it offers anything: for calls that ask for a placement. */
+        placement: Schema.optionalKey(PlacementSchema),
+        /**
+         * Only the capabilities whose placement the worker meets, each with its default strategy and its own
+         * placement requirement when it has them.
+         */
         capabilities: Schema.Array(
           Schema.Struct({
             id: Schema.String,
             version: Schema.String,
             idempotent: Schema.Boolean,
             strategy: Schema.optionalKey(Schema.Literals(strategyNames)),
+            placement: Schema.optionalKey(PlacementSchema),
           }),
         ),
       }),

@@ -88,6 +88,8 @@ export const Invoke = Schema.TaggedStruct("Invoke", {
   range: Schema.String,
   input: Schema.Unknown,
   timeoutMs: Millis,
+  /** What the serving worker must offer for this call (a GPU, labels), beyond the capability's own placement. */
+  placement: Schema.optionalKey(PlacementSchema),
 })
 
 export const Result = Schema.TaggedStruct("Result", {

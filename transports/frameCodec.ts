@@ -128,10 +128,7 @@ export const encodeFrame = (envelope: Envelope): string => {
     case "Invoke":
       if (envelope.input === undefined || envelope.timeoutMs === Infinity) {
         return JSON.stringify({
-          _tag: "Invoke",
-          id: envelope.id,
-          capability: envelope.capability,
-          range: envelope.range,
+          ...envelope,
           input: envelope.input === undefined ? null : envelope.input,
           timeoutMs: envelope.timeoutMs === Infinity ? Number.MAX_SAFE_INTEGER : envelope.timeoutMs,
         })

@@ -13,7 +13,7 @@
  * caller's node when an eligible worker is there (affinity keeps a key on one worker wherever the caller is).
  */
 
-import { type StrategyName, strategyNames } from "../../capabilities/Capability.ts"
+import { type Placement, type StrategyName, strategyNames } from "../../capabilities/Capability.ts"
 import { type Candidate, eligible } from "./Candidate.ts"
 import { latencyAware } from "./ewma.ts"
 import { HashRing } from "./hashRing.ts"
@@ -32,6 +32,8 @@ export interface Choice {
   readonly key?: string | undefined
   /** The caller's node: preferred when an eligible worker is there. */
   readonly node?: string | undefined
+  /** What the worker must offer for this call (a GPU, labels), beyond the capability's own placement. */
+  readonly placement?: Placement | undefined
 }
 
 /** A set of workers to choose among: the rotation's position, and the hash ring, built on first use by `affinity`. */

@@ -80,7 +80,7 @@ const times = <A, E>(n: number, effect: Effect.Effect<A, E>) => Effect.forEach(A
 
 describe("routing on a mesh", () => {
   it(
-    "routes a capability requiring a GPU only to the GPU worker, and one without a requirement to both (direct and relay)",
+    "routes a capability requiring a GPU only to the GPU worker, and keeps the GPU worker for such work (direct and relay)",
     scoped(
       Effect.gen(function* () {
         const { start, client, healthy } = yield* mesh
@@ -95,7 +95,25 @@ describe("routing on a mesh", () => {
           const infer = yield* times(20, c.invoke(Infer, {}))
           expect(tally(infer.map((o) => o.worker))).toEqual({ [gpu.id]: 20 })
           const echo = yield* times(20, c.invoke(Echo, { userId: "u" }))
-          expect(tally(echo.map((o) => o.worker))).toEqual({ [gpu.id]: 10, [rogue.id]: 10 })
+          expect(tally(echo.map((o) => o.worker))).toEqual({ [rogue.id]: 20 })
+          const placed = yield* times(20, c.invoke(Echo, { userId: "u" }, { placement: { gpu: true } }))
+          expect(tally(placed.map((o) => o.worker))).toEqual({ [gpu.id]: 20 })
+        }
+      }),
+    ),
+  )
+
+  it(
+    "a call asking for a placement no worker offers is NO_WORKER, saying what it asked (direct and relay)",
+    scoped(
+      Effect.gen(function* () {
+        const { start, client, healthy } = yield* mesh
+        yield* start(defineWorker({ name: "echo", implements: [implement(Echo, served)] }), "echo")
+        yield* healthy(1)
+        for (const c of [yield* client(), yield* client({ direct: false })]) {
+          const error = yield* Effect.flip(c.invoke(Echo, { userId: "u" }, { placement: { gpu: true } }))
+          expect(error.code).toBe("NO_WORKER")
+          expect(error.message).toContain('offering {"gpu":true}')
         }
       }),
     ),

@@ -185,7 +185,7 @@ describe("Router", () => {
     expect([1, 2].map(() => r.pick("demo.echo", "*", 102)?.id).sort()).toEqual(["a", "b"])
   })
 
-  it("routes a capability requiring a GPU only to workers labelled so; one without a requirement to both", () => {
+  it("routes a capability requiring a GPU only to workers labelled so, and keeps GPU workers for such work", () => {
     const r = new Router<FakeWorker>()
     const caps = [
       { id: "ml.infer", version: "1.0.0", placement: { labels: { gpu: "true" } } },
@@ -196,9 +196,32 @@ describe("Router", () => {
     r.add(gpu)
     r.add(plain)
     expect(picks(r, "ml.infer", "*", 4)).toEqual(["gpu", "gpu", "gpu", "gpu"])
-    expect(new Set(picks(r, "demo.echo", "*", 4))).toEqual(new Set(["gpu", "plain"]))
+    // The GPU worker is reserved: a call that does not ask for a GPU never takes it.
+    expect(picks(r, "demo.echo", "*", 4)).toEqual(["plain", "plain", "plain", "plain"])
+    expect(r.candidates("demo.echo", "*").map((w) => w.id)).toEqual(["plain", "gpu"])
     gpu.routable = false
     expect(r.pick("ml.infer", "*")).toBeUndefined()
+  })
+
+  it("routes a call asking for a placement only to workers offering it; a GPU worker only to calls asking for one", () => {
+    const r = new Router<FakeWorker>()
+    const gpu = { ...worker("gpu", "image.classify@1.0.0"), placement: { gpu: true } }
+    const cpu = worker("cpu", "image.classify@1.0.0")
+    const zoned = { ...worker("zoned", "image.classify@1.0.0"), placement: { labels: { zone: "a" } } }
+    for (const w of [gpu, cpu, zoned]) r.add(w)
+    const asking = (placement: object) => Array.from({ length: 4 }, () => r.pick("image.classify", "^1", 0, { placement })?.id)
+    expect(asking({ gpu: true })).toEqual(["gpu", "gpu", "gpu", "gpu"])
+    expect(new Set(picks(r, "image.classify", "^1", 6))).toEqual(new Set(["cpu", "zoned"]))
+    expect(asking({ labels: { zone: "a" } })).toEqual(["zoned", "zoned", "zoned", "zoned"])
+    expect(r.pick("image.classify", "^1", 0, { placement: { labels: { zone: "b" } } })).toBeUndefined()
+    gpu.routable = false
+    expect(r.pick("image.classify", "^1", 0, { placement: { gpu: true } })).toBeUndefined()
+    // Removing the only unreserved workers leaves plain calls with none: the GPU worker stays reserved.
+    gpu.routable = true
+    r.remove(cpu)
+    r.remove(zoned)
+    expect(r.pick("image.classify", "^1")).toBeUndefined()
+    expect(r.pick("image.classify", "^1", 0, { placement: { gpu: true } })?.id).toBe("gpu")
   })
 
   it("prefers the caller's node when a routable worker is there", () => {

@@ -1,10 +1,22 @@
 /** `crank invoke`: call a capability and print its result. Its usage text lives in the command table (../commands.ts). */
 import * as Effect from "effect/Effect"
+import type { Placement } from "../../../capabilities/Capability.ts"
 import { CrankError } from "../../../capabilities/CrankError.ts"
 import type { CommandRun } from "../Command.ts"
 import { connectClient } from "../connect.ts"
 import { controllerUrl, parse, parseJsonInput, pickNumber, UsageError } from "../options.ts"
 import { printJson, printLine } from "../output.ts"
+
+/** `--gpu` and `--label k=v` (repeatable) as the call's placement, or undefined when neither is given. */
+const placementOf = (gpu: boolean, labels: ReadonlyArray<string>): Placement | undefined => {
+  if (!gpu && labels.length === 0) return undefined
+  const pairs = labels.map((label) => {
+    const at = label.indexOf("=")
+    if (at < 1) throw new UsageError(`--label must be key=value, got "${label}"`)
+    return [label.slice(0, at), label.slice(at + 1)] as const
+  })
+  return { ...(gpu ? { gpu: true } : {}), ...(pairs.length === 0 ? {} : { labels: Object.fromEntries(pairs) }) }
+}
 
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
@@ -12,6 +24,8 @@ export const run: CommandRun = (argv) =>
       controller: { type: "string" },
       timeout: { type: "string" },
       json: { type: "boolean" },
+      gpu: { type: "boolean" },
+      label: { type: "string", multiple: true },
     })
     const [ref, text, ...extra] = positionals
     if (ref === undefined) throw new UsageError("missing <capability[@range]>")
@@ -20,7 +34,8 @@ export const run: CommandRun = (argv) =>
     if (input instanceof CrankError) return yield* input
     const timeoutMs = pickNumber(values.timeout, "timeout", 30_000)!
     const client = yield* connectClient(controllerUrl(values.controller), timeoutMs)
-    const output = yield* client.invoke(ref, input)
+    const placement = placementOf(values.gpu === true, values.label ?? [])
+    const output = yield* client.invoke(ref, input, placement === undefined ? {} : { placement })
     if (values.json) printLine(JSON.stringify(output))
     else printJson(output)
   })
