@@ -27,7 +27,8 @@ const reasonOf = (error: unknown): string => (error instanceof Error ? error.mes
 
 type Context = HandlerContext<never>
 
-const classify = async ({ image, format: declared }: ClassifyInput, context: Context, ranOn: string): Promise<ClassifyOutput> => {
+const classify = async ({ image: base64, format: declared }: ClassifyInput, context: Context, ranOn: string): Promise<ClassifyOutput> => {
+  const image = Buffer.from(base64, "base64") // the schema has checked it is base64 of 1 byte to 8 MiB
   // failOn "warning" (sharp's default) also refuses a truncated image rather than analysing its grey remainder.
   const options: SharpOptions = { limitInputPixels: maxPixels, failOn: "warning" }
   const metadata = await sharp(image, options)
