@@ -45,19 +45,27 @@ export const migrations: ReadonlyArray<string> = [createNotesLinksAndIndex]
 /** The schema version this code writes and reads. */
 export const schemaVersion = migrations.length
 
+const versionOf = (db: Database.Database): number => db.pragma("user_version", { simple: true }) as number
+
+/** A file from a newer worker is refused rather than written with a schema this code does not know. */
+const refuseNewer = (version: number, file: string): void => {
+  if (version > schemaVersion) throw new Error(`${file} has schema version ${version}, newer than this worker's ${schemaVersion}: run a newer zettel worker`)
+}
+
 /**
- * Brings `db` to `schemaVersion`. Runs in one IMMEDIATE transaction, reading the version inside it: two processes
- * opening a new file at once take turns, and the second finds the work done. A file from a newer worker is refused
- * rather than written with a schema this code does not know.
+ * Brings `db` to `schemaVersion`. An up-to-date file is only read, so opening it never waits for another process's
+ * write lock. Otherwise the steps run in one IMMEDIATE transaction that reads the version again inside it: two
+ * processes opening a new file at once take turns, and the second finds the work done.
  */
 export const migrate = (db: Database.Database, file: string): void => {
+  const current = versionOf(db)
+  refuseNewer(current, file)
+  if (current === schemaVersion) return
   db.transaction(() => {
-    const version = db.pragma("user_version", { simple: true }) as number
-    if (version > schemaVersion) {
-      throw new Error(`${file} has schema version ${version}, newer than this worker's ${schemaVersion}: run a newer zettel worker`)
-    }
+    const version = versionOf(db)
+    refuseNewer(version, file)
     for (const step of migrations.slice(version)) db.exec(step)
     // PRAGMA takes no bound parameters; schemaVersion is this module's own integer.
-    if (version < schemaVersion) db.pragma(`user_version = ${schemaVersion}`)
+    db.pragma(`user_version = ${schemaVersion}`)
   }).immediate()
 }

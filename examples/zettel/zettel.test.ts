@@ -17,7 +17,7 @@ import { type CrankProcess, freePort, useProcesses } from "../../tests/support/p
 import { maxBodyLength, maxLimit, maxQueryLength, maxTags, maxTitleLength, type Note, ZettelCodex, type ZettelInput, ZettelOutput } from "./capability.ts"
 import worker from "./index.ts"
 import { migrations, schemaVersion } from "./migrations.ts"
-import { fileName, InvalidQuery, open, StoreBusy } from "./NoteRepository.ts"
+import { defaultBusyTimeoutMs, fileName, InvalidQuery, open, StoreBusy } from "./NoteRepository.ts"
 import { makeNoteId, noteIdPattern } from "./noteId.ts"
 
 const directories: Array<string> = []
@@ -165,6 +165,25 @@ describe("zettel.codex_repository contract", () => {
     const quoted = await call({ op: "search", query: '"e-mail"' })
     expect(quoted.op === "search" && quoted.hits.map((hit) => hit.id)).toEqual([note.id])
   })
+
+  it("a write that waits out the busy timeout behind another connection's lock is STORE_BUSY, retriable, and writes nothing", async () => {
+    const dir = freshDir()
+    const call = repositoryAt(dir)
+    await call({ op: "add", title: "before", body: "" })
+    const other = new Database(join(dir, fileName))
+    other.exec("BEGIN IMMEDIATE")
+    try {
+      // The handler blocks for the whole busy timeout (better-sqlite3 is synchronous): a deadline well past it.
+      const blocked = callHandler(worker, ZettelCodex, { op: "add", title: "blocked", body: "" }, { dataDir: dir, timeoutMs: 4 * defaultBusyTimeoutMs })
+      await expect(blocked).rejects.toMatchObject({ code: "STORE_BUSY", retriable: true })
+      // Opening the database and reading did not wait for the lock.
+      const recent = await call({ op: "recent" })
+      expect(recent.op === "recent" && recent.notes.map((note) => note.title)).toEqual(["before"])
+    } finally {
+      other.exec("ROLLBACK")
+      other.close()
+    }
+  }, 60_000)
 
   it("answers every schema-valid input with output that decodes, INVALID_INPUT or NOT_FOUND: never INTERNAL", async () => {
     const call = repositoryAt(freshDir())
@@ -493,5 +512,46 @@ describe("zettel workers in their own processes", () => {
     const found = await after.invoke(ZettelCodex, { op: "search", query: '"concurrent 399"' })
     expect(found.op === "search" && found.hits[0]?.id).toBe(notes[399]!.id)
     expect(await w3.stop("SIGTERM")).toEqual({ code: 0, signal: null })
+  })
+
+  it("a worker process SIGKILLed in the middle of 300 adds loses no acknowledged note; a new process on the file recovers them", async () => {
+    const root = freshDir()
+    const port = await freePort()
+    const url = `ws://127.0.0.1:${port}`
+    const victim = startWorker(url, root, "w1")
+    const survivor = startWorker(url, root, "w2")
+    await startController(port)
+    const watcher = await connectClient(url)
+    clients.push(watcher)
+    await healthy(watcher, ["w1/zettel-1", "w2/zettel-1"])
+    const client = await connectClient(url, { timeoutMs: 15_000 })
+    clients.push(client)
+
+    let issued = 0
+    const outcomes = await inLanes(300, 16, async (i) => {
+      // The hundredth add waits for the kill: w1 dies with up to 15 other adds of its own in flight.
+      if (++issued === 100) await victim.stop("SIGKILL")
+      return client.settle(ZettelCodex, { op: "add", title: `kill test ${i}`, body: "" })
+    })
+    const acknowledged = outcomes.flatMap((exit) => (Exit.isSuccess(exit) && exit.value.op === "add" ? [exit.value.note.id] : []))
+    // The kill cost at most the requests w1 held (non-idempotent adds are not retried); w2 took the rest.
+    expect(acknowledged.length).toBeGreaterThan(300 - 2 * 16)
+    expect(await survivor.stop("SIGTERM")).toEqual({ code: 0, signal: null })
+
+    // The file as the killed process left it (its WAL and shared-memory files included) opens and holds every note
+    // that was acknowledged, each once; at most the few whose answer was lost with the process are there besides.
+    const stored = idsInFile(join(root, "workers", "zettel", fileName))
+    expect(new Set(stored).size).toBe(stored.length)
+    expect(stored).toEqual(expect.arrayContaining(acknowledged))
+    expect(stored.length).toBeLessThanOrEqual(300)
+
+    const restarted = startWorker(url, root, "w3")
+    await healthy(watcher, ["w3/zettel-1"])
+    const after = await connectClient(url)
+    clients.push(after)
+    for (const id of [acknowledged[0]!, acknowledged[Math.floor(acknowledged.length / 2)]!, acknowledged.at(-1)!]) {
+      expect(await after.invoke(ZettelCodex, { op: "get", id })).toMatchObject({ op: "get", note: { id } })
+    }
+    expect(await restarted.stop("SIGTERM")).toEqual({ code: 0, signal: null })
   })
 })
