@@ -3,12 +3,12 @@
  * database is opened in `started`, before the worker registers, and closed in `stopped`, after it drained; handlers
  * find it by their data directory. Run it with `npx crank dev examples/zettel`.
  */
-import { type CrankError, defineWorker, type HandlerContext, implement } from "crank-mesh"
+import { defineWorker, type ErrorsOf, type HandlerContext, implement } from "crank-mesh"
 import { defaultLimit, ZettelCodex, type ZettelInput, type ZettelOutput } from "./capability.ts"
 import { InvalidQuery, NoteNotFound, StoreBusy } from "./NoteRepository.ts"
 import { acquire, lookup, release } from "./openRepositories.ts"
 
-type Context = HandlerContext<"NOT_FOUND" | "STORE_BUSY">
+type Context = HandlerContext<ErrorsOf<typeof ZettelCodex>>
 
 const run = (input: ZettelInput, context: Context): ZettelOutput => {
   const repository = lookup(context.dataDir)
@@ -42,7 +42,7 @@ export const codex = implement(ZettelCodex, (input, context): ZettelOutput => {
   try {
     return run(input, context)
   } catch (error) {
-    throw declared(error, context) as CrankError | Error
+    throw declared(error, context)
   }
 })
 
