@@ -3,7 +3,8 @@
  * refusals by reason in `/metrics`) and a message a person can act on.
  *
  * The reasons fall in families, each exported as its own union so a caller can say which it handles:
- * - `CertificateRefusal`: why `CertificateAuthority.verifyLeaf` does not accept a certificate;
+ * - `CertificateRefusal`: why `CertificateAuthority.verifyLeaf` or a TLS handshake (`handshakeRefusal`) does not
+ *   accept a certificate;
  * - `TokenRefusal`: why `JoinTokens.redeem` does not accept a join token;
  * - `FileProblem`: why the CA or the token store could not be read or written;
  * - `invalid-csr` (a CSR that does not parse, verify or use P-256) and `invalid-argument` (a caller's mistake:
@@ -17,6 +18,10 @@
 import * as Data from "effect/Data"
 
 export const CertificateRefusals = [
+  // the TLS peer presented no certificate
+  "no-certificate",
+  // the TLS handshake failed before any certificate was judged (not TLS at all, no common protocol version...)
+  "handshake-failed",
   "malformed-certificate",
   "not-signed-by-ca",
   "not-a-leaf",
