@@ -3,6 +3,10 @@
  * real images made here with sharp (PNG, JPEG, WebP, GIF; a gradient, greyscale, alpha), and the placement test:
  * the gpu registration serves exactly the requests that ask for a GPU.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import { crc32 } from "node:zlib"
 import { callHandler, startTestMesh } from "crank-mesh/testing"
 import { Arbitrary, Effect, Exit, Schema } from "effect"
@@ -285,6 +289,24 @@ describe("image.classify: real images made with sharp", () => {
     const output = await classify({ image, format: "gif" })
     expect(output).toMatchObject({ format: "gif", width: 16, height: 16, pages: 3 })
     expect(output.dominantColours.map((c) => c.name)).toEqual(["red"])
+  })
+
+  it("an SVG is rendered from its own bytes: an <image> of a local file is not loaded", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "image-classify-"))
+    try {
+      const green = join(folder, "green.png")
+      writeFileSync(green, await solid(8, 8, [0, 255, 0]).png().toBuffer())
+      const svg =
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="8" height="8">' +
+        `<rect width="8" height="8" fill="#ff0000"/><image width="8" height="8" xlink:href="${pathToFileURL(green).href}"/><image width="8" height="8" href="${green}"/></svg>`
+      const output = await classify({ image: new TextEncoder().encode(svg), format: "svg" })
+      expect(output.dominantColours).toEqual([{ hex: "#ff0000", share: 1, name: "red" }])
+      // The same <image> with the PNG inside the SVG (a data: URL) is drawn: the file was refused, not the element.
+      const inline = svg.replace(/<image .*?\/>/, `<image width="8" height="8" href="data:image/png;base64,${base64(readFileSync(green))}"/>`)
+      expect((await classify({ image: new TextEncoder().encode(inline), format: "svg" })).dominantColours[0]?.name).toBe("green")
+    } finally {
+      rmSync(folder, { recursive: true, force: true })
+    }
   })
 
   it("gives each label to an image made for it, by the stated rule", async () => {
