@@ -16,14 +16,16 @@ import * as Exit from "effect/Exit"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Capability, InputOf, OutputOf, Placement, Routing } from "../capabilities/Capability.ts"
 import { type CapabilityRef, parseRef } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError } from "../capabilities/CrankError.ts"
 import { CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
 import type { Invoke, Reply } from "../transports/Envelope.ts"
+import { defaultStreamWindow } from "../transports/streams.ts"
 import type { Transport } from "../transports/Transport.ts"
 import * as ControllerLink from "./ControllerLink.ts"
-import { answerOf, codecOf, messageOfCause } from "./capabilityCodec.ts"
+import { answerOf, type Codec, codecOf, messageOfCause } from "./capabilityCodec.ts"
 import * as DirectRoutes from "./DirectRoutes.ts"
 import { readAllPages } from "./paging.ts"
 import type { Choice, StrategyName } from "./routing/strategy.ts"
@@ -58,8 +60,28 @@ export interface InvokeOptions {
  */
 export type InvokeFunction = <T extends Capability | string>(target: T, input: InputOf<T>, options?: InvokeOptions) => Effect.Effect<OutputOf<T>, CrankError>
 
+/**
+ * The signature of `Client.stream`: a streaming capability object and its input, answered with a `Stream` of its
+ * output type; or a string ref with any input, answered with a `Stream` of `unknown`.
+ */
+export type StreamFunction = <T extends Capability | string>(target: T, input: InputOf<T>, options?: StreamOptions) => Stream.Stream<OutputOf<T>, CrankError>
+
+export interface StreamOptions extends InvokeOptions {
+  /**
+   * Items the caller makes room for before the worker waits (credit-based flow control, transports/streams.ts).
+   * Default 64: at most this many items are held for a slow consumer.
+   */
+  readonly window?: number
+}
+
 export interface Client {
   readonly invoke: InvokeFunction
+  /**
+   * Calls a streaming capability: its outputs as they come, with backpressure (the worker produces only as fast as
+   * the stream is consumed, a window ahead). `timeoutMs` bounds the whole stream; stopping early (`Stream.take`,
+   * interrupting the consumer) cancels the work on the worker. Nothing is sent until the stream runs.
+   */
+  readonly stream: StreamFunction
   /** Sends a ready-made request and returns its raw reply: for relays and tools. */
   readonly call: (invoke: Invoke) => Effect.Effect<Reply>
   /** The mesh as the controller sees it (`crank.status`), every page of workers read. */
@@ -78,6 +100,18 @@ export interface ClientOptions {
   readonly direct?: boolean
   /** The node this client runs on: direct calls prefer a healthy worker on the same node (`nodeId` of its workers). */
   readonly nodeId?: string
+}
+
+/** A call checked and encoded, before its request is made. */
+interface Prepared {
+  readonly capability: string
+  readonly range: string
+  readonly payload: unknown
+  /** Absent for a string ref: its input and output are the worker's to check. */
+  readonly codec: Codec | undefined
+  readonly choice: Choice | undefined
+  readonly placement: Placement | undefined
+  readonly timeoutMs: number
 }
 
 /**
@@ -124,6 +158,7 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
         : yield* DirectRoutes.make({
             refreshMs: yield* Tunable.routeRefreshMs,
             relay: link.call,
+            relayStream: link.stream,
             breaker: { failures: yield* Tunable.breakerFailures, coolDownMs: yield* Tunable.breakerCoolDownMs },
             node: options.nodeId,
             // The whole table, page after page (a page never outgrows a frame).
@@ -149,53 +184,89 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
     /** Routes at once: `invoke` below already runs inside the effect that sends the request. */
     const callNow: (invoke: Invoke, choice: Choice | undefined) => Effect.Effect<Reply> = direct === undefined ? link.call : direct.callNow
 
-    const invoke = (target: Capability | string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CrankError> => {
-      let id: string
+    /** What a call of `target` with `input` needs, checked and encoded once: shared by `invoke` and `stream`. */
+    const prepare = (target: Capability | string, input: unknown, invokeOptions: InvokeOptions | undefined): Prepared | CrankError => {
+      let capability: string
       let range: string
       let payload = input
-      let answer: (reply: Reply) => Effect.Effect<unknown, CrankError>
-      let choice: Choice | undefined
+      let codec: Codec | undefined
       let routing: Routing | undefined
       if (typeof target === "string") {
         const ref = refOf(target)
-        if (ref instanceof CrankError) return Effect.fail(ref)
-        id = ref.id
+        if (ref instanceof CrankError) return ref
+        capability = ref.id
         range = invokeOptions?.range ?? ref.range
-        answer = answerOf
       } else {
-        const codec = codecOf(target)
-        id = target.id
+        codec = codecOf(target)
+        capability = target.id
         range = invokeOptions?.range ?? codec.range
         const encoded = codec.encodeInput(input)
-        if (Exit.isFailure(encoded)) return Effect.fail(crankError("INVALID_INPUT", messageOfCause(encoded.cause)))
+        if (Exit.isFailure(encoded)) return crankError("INVALID_INPUT", messageOfCause(encoded.cause))
         payload = encoded.value
-        answer = codec.answer
         routing = target.routing
       }
       // The call's strategy, else the capability's; a key alone asks for affinity. None: the router's default
       // path, which allocates nothing.
       const strategy = invokeOptions?.strategy ?? routing?.strategy ?? (invokeOptions?.key === undefined ? undefined : "affinity")
       const placement = invokeOptions?.placement
+      let choice: Choice | undefined
       if (strategy !== undefined || placement !== undefined) {
         const key = strategy !== "affinity" ? undefined : (invokeOptions?.key ?? routing?.key?.(input))
         choice = { strategy, key: key === undefined ? undefined : String(key), node: options.nodeId, placement }
       }
-      const timeoutMs = invokeOptions?.timeoutMs ?? defaultTimeoutMs
+      return { capability, range, payload, codec, choice, placement, timeoutMs: invokeOptions?.timeoutMs ?? defaultTimeoutMs }
+    }
+
+    /** A fresh request of `prepared`: the id is taken when it is sent, so an effect run twice sends two requests. */
+    const requestOf = (prepared: Prepared, stream?: number): Invoke => {
+      const request: Invoke = {
+        _tag: "Invoke",
+        id: `${clientId}-${++sequence}`,
+        capability: prepared.capability,
+        range: prepared.range,
+        input: prepared.payload,
+        timeoutMs: prepared.timeoutMs,
+      }
+      if (prepared.placement === undefined && stream === undefined) return request
+      return {
+        ...request,
+        ...(prepared.placement === undefined ? {} : { placement: prepared.placement }),
+        ...(stream === undefined ? {} : { stream }),
+      }
+    }
+
+    const invoke = (target: Capability | string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CrankError> => {
+      const prepared = prepare(target, input, invokeOptions)
+      if (prepared instanceof CrankError) return Effect.fail(prepared)
+      const answer = prepared.codec?.answer ?? answerOf
       // The id is taken when the effect runs, not when it is built: running one invoke effect twice (a retry,
       // two fibers) must send two requests, never one id twice.
       return Effect.suspend(() => {
-        const requestId = `${clientId}-${++sequence}`
-        const request: Invoke =
-          placement === undefined
-            ? { _tag: "Invoke", id: requestId, capability: id, range, input: payload, timeoutMs }
-            : { _tag: "Invoke", id: requestId, capability: id, range, input: payload, timeoutMs, placement }
-        const reply = callNow(request, choice)
+        const reply = callNow(requestOf(prepared), prepared.choice)
         // A reply already made (in one process) is answered without one more step of the runtime.
         return Exit.isExit(reply) && Exit.isSuccess(reply) ? answer(reply.value as Reply) : Effect.flatMap(reply, answer)
       })
     }
 
+    const stream = (target: Capability | string, input: unknown, streamOptions?: StreamOptions): Stream.Stream<unknown, CrankError> => {
+      const prepared = prepare(target, input, streamOptions)
+      if (prepared instanceof CrankError) return Stream.fail(prepared)
+      const window = streamOptions?.window ?? defaultStreamWindow
+      if (!Number.isInteger(window) || window < 1) return Stream.fail(crankError("INVALID_INPUT", `window must be a positive integer, got ${window}`))
+      const deadline = Effect.andThen(
+        Effect.sleep(prepared.timeoutMs),
+        Effect.fail(crankError("TIMEOUT", `${prepared.capability} did not finish its stream within ${prepared.timeoutMs} ms`)),
+      )
+      return Stream.suspend(() => {
+        const request = requestOf(prepared, window)
+        const items = direct === undefined ? link.stream(request) : direct.stream(request, prepared.choice)
+        // The worker ends a stream at its deadline; this timer ends it here too when the worker cannot (a lost link).
+        const bounded = Stream.interruptWhen(items, deadline)
+        return prepared.codec === undefined ? bounded : Stream.mapEffect(bounded, prepared.codec.decodeItem)
+      })
+    }
+
     const status = readAllPages((after) => (invoke as Client["invoke"])(CrankStatus, after === undefined ? {} : { after }))
 
-    return { invoke: invoke as Client["invoke"], call, status } satisfies Client
+    return { invoke: invoke as Client["invoke"], stream: stream as Client["stream"], call, status } satisfies Client
   })

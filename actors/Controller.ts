@@ -14,6 +14,7 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Catalog } from "../capabilities/Catalog.ts"
 import { type CrankError, crankError } from "../capabilities/CrankError.ts"
 import { noWorkerMessage } from "../capabilities/noWorkerMessage.ts"
@@ -195,12 +196,29 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       Effect.suspend(() => {
         const worker = registry.pick(invoke.capability, invoke.range, undefined, clock.currentTimeMillisUnsafe(), choiceOf(invoke))
         // The failure path only builds a message: it walks the registry, which routing never does.
-        if (worker === undefined) {
-          const message = noWorkerMessage(invoke.capability, invoke.range, registry.offers())
-          const placed = invoke.placement === undefined ? message : `${message} (the call asks for a worker offering ${JSON.stringify(invoke.placement)})`
-          return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", placed)))
-        }
+        if (worker === undefined) return Effect.succeed(failureOf(invoke.id, noWorkerFor(invoke)))
         return relayTo(invoke, worker, clock.currentTimeMillisUnsafe(), retriesElsewhere)
+      })
+
+    /** Why no worker serves `invoke`: built only on the failure path, as it walks the registry, which routing never does. */
+    const noWorkerFor = (invoke: Invoke): CrankError => {
+      const message = noWorkerMessage(invoke.capability, invoke.range, registry.offers())
+      return crankError(
+        "NO_WORKER",
+        invoke.placement === undefined ? message : `${message} (the call asks for a worker offering ${JSON.stringify(invoke.placement)})`,
+      )
+    }
+
+    /**
+     * A streaming request, relayed to one worker: its items flow back through here with the worker's credit and
+     * the caller's, so a slow caller slows the worker down. Never retried elsewhere: items may have reached the caller.
+     */
+    const relayStream = (invoke: Invoke): Stream.Stream<unknown, CrankError> =>
+      Stream.suspend(() => {
+        const worker = registry.pick(invoke.capability, invoke.range, undefined, clock.currentTimeMillisUnsafe(), choiceOf(invoke))
+        if (worker === undefined) return Stream.fail(noWorkerFor(invoke))
+        worker.pending++
+        return Stream.ensuring(worker.connection.stream(invoke), worker.settle)
       })
 
     const drain = (workerId: string, deadlineMs = drainDeadlineMs): Effect.Effect<void, CrankError> =>
@@ -283,6 +301,10 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
           return invoke.capability.startsWith("crank.")
             ? system.answer(invoke)
             : Effect.map(relay({ ...invoke, id: prefix + invoke.id }), (reply) => ({ ...reply, id: invoke.id }))
+        },
+        serveStream: (invoke) => {
+          active = true
+          return relayStream({ ...invoke, id: prefix + invoke.id })
         },
       }
     }

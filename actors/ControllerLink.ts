@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import type { Connection, Transport } from "../transports/Transport.ts"
@@ -18,6 +19,8 @@ export interface ControllerLink {
    * link is down, within `invoke.timeoutMs`. Never fails: no link is a `Failure` with code `UNAVAILABLE`.
    */
   readonly call: (invoke: Invoke) => Effect.Effect<Reply>
+  /** Sends a streaming request to the controller (which relays it to a worker); dials first if the link is down. */
+  readonly stream: (invoke: Invoke) => Stream.Stream<unknown, CrankError>
   /** The open connection, dialling (once for all callers) if there is none. */
   readonly connection: Effect.Effect<Connection, CrankError>
   /** How many times the link has been dialled, the first time included: for tests and diagnostics. */
@@ -47,5 +50,7 @@ export const make = (options: { readonly address: string }): Effect.Effect<Contr
           : callAfter(link.connection, invoke, (error) => Effect.succeed(failureOf(invoke.id, error)))
       })
 
-    return { call, connection: link.connection, dials: link.dials } satisfies ControllerLink
+    const stream = (invoke: Invoke): Stream.Stream<unknown, CrankError> => Stream.unwrap(Effect.map(link.connection, (connection) => connection.stream(invoke)))
+
+    return { call, stream, connection: link.connection, dials: link.dials } satisfies ControllerLink
   })

@@ -26,6 +26,8 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { type CrankError, crankError } from "../capabilities/CrankError.ts"
 import type { Invoke, Reply } from "../transports/Envelope.ts"
 import type { Transport } from "../transports/Transport.ts"
 import { Breaker, type BreakerOptions, BreakerState, type Outcome, outcomeOf } from "./breaker.ts"
@@ -84,6 +86,11 @@ export interface DirectRoutes {
   readonly call: (invoke: Invoke) => Effect.Effect<Reply>
   /** `call`, routed at once, by `choice` (strategy, affinity key) when given: for a caller already inside the effect that sends the request. */
   readonly callNow: (invoke: Invoke, choice?: Choice) => Effect.Effect<Reply>
+  /**
+   * A streaming request, on a worker from the table (dialled if need be) or through the relay when the table has
+   * none for it. Not retried once sent: items may already have reached the caller.
+   */
+  readonly stream: (invoke: Invoke, choice?: Choice) => Stream.Stream<unknown, CrankError>
   /** Fetches the table now. */
   readonly refresh: Effect.Effect<void>
   /** How many workers the table holds. */
@@ -107,6 +114,8 @@ export const make = (options: {
   readonly refreshMs: number
   /** Where a request goes when no direct route serves it, or a direct attempt says to go elsewhere. */
   readonly relay: (invoke: Invoke) => Effect.Effect<Reply>
+  /** Where a streaming request goes when no direct route serves it; default: it fails `NO_WORKER`. */
+  readonly relayStream?: (invoke: Invoke) => Stream.Stream<unknown, CrankError>
   /** Each worker's breaker in this client; default the `breakerFailures`/`breakerCoolDownMs` defaults. */
   readonly breaker?: BreakerOptions | undefined
   /** The caller's node: its workers are preferred when one is eligible. */
@@ -281,10 +290,32 @@ export const make = (options: {
       return route === undefined ? options.relay(invoke) : viaRoute(route, invoke)
     }
 
+    const relayStream =
+      options.relayStream ?? ((invoke: Invoke) => Stream.fail(crankError("NO_WORKER", `no direct route serves ${invoke.capability}@${invoke.range}`)))
+    const stream = (invoke: Invoke, choice?: Choice): Stream.Stream<unknown, CrankError> =>
+      Stream.suspend(() => {
+        const route = router.pick(invoke.capability, invoke.range, unwell === 0 ? 0 : clock.currentTimeMillisUnsafe(), choice ?? localChoice)
+        if (route === undefined) return relayStream(invoke)
+        route.inFlight++
+        const connection = route.link.current()
+        // A worker that cannot be dialled has taken itself out (its link's `onDown`): the relay serves the request.
+        const items =
+          connection !== undefined
+            ? connection.stream(invoke)
+            : Stream.unwrap(
+                Effect.match(route.link.connection, {
+                  onSuccess: (dialled) => dialled.stream(invoke),
+                  onFailure: () => relayStream(invoke),
+                }),
+              )
+        return Stream.ensuring(items, route.settle)
+      })
+
     return {
       // Picked when the request runs, not when it is built: a retried request is routed afresh.
       call: (invoke) => Effect.suspend(() => callNow(invoke)),
       callNow,
+      stream,
       refresh,
       size: () => routes.size,
       refreshes: () => refreshes,

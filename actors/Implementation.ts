@@ -3,6 +3,7 @@
  * (validation, limits, deadlines, registration, heartbeats, drain).
  */
 import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
 import type { Capability } from "../capabilities/Capability.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import type { DeclaredCode } from "../capabilities/declaredError.ts"
@@ -35,11 +36,30 @@ export interface HandlerContext<E extends string = never> {
  */
 export type Handler<I, O, E extends string = never> = (input: I, context: HandlerContext<E>) => Effect.Effect<O, CrankError> | PromiseLike<O> | O
 
-/** Plain `Implementation` (any input, output and codes) is what workers and servers hold. */
-export interface Implementation<I = any, O = any, E extends string = string> {
+/**
+ * A streaming capability's handler: its outputs as an Effect `Stream` (failing with a `CrankError` for a declared
+ * error) or an async iterable (an `async function*`). The runtime pulls it only as fast as the caller consumes, so
+ * a generator runs ahead of its caller by at most the caller's window; when the caller cancels or the deadline
+ * passes, the stream is interrupted (a generator's `finally` runs) and `context.signal` aborts.
+ */
+export type StreamHandler<I, O, E extends string = never> = (input: I, context: HandlerContext<E>) => Stream.Stream<O, CrankError> | AsyncIterable<O>
+
+/** A capability with one output and its handler (`implement`). */
+export interface UnaryImplementation<I = any, O = any, E extends string = string> {
   readonly capability: Capability<I, O, E>
   readonly handler: Handler<I, O, E>
+  readonly stream?: undefined
 }
+
+/** A streaming capability and its handler (`implementStream`). */
+export interface StreamImplementation<I = any, O = any, E extends string = string> {
+  readonly capability: Capability<I, O, E>
+  readonly stream: StreamHandler<I, O, E>
+  readonly handler?: undefined
+}
+
+/** Plain `Implementation` (any input, output and codes) is what workers and servers hold. */
+export type Implementation<I = any, O = any, E extends string = string> = UnaryImplementation<I, O, E> | StreamImplementation<I, O, E>
 
 /**
  * Pairs a capability with its handler; the handler's input and output types and the codes `context.error`
@@ -51,7 +71,26 @@ export interface Implementation<I = any, O = any, E extends string = string> {
  *   b === 0 ? Effect.fail(context.error("DIVIDE_BY_ZERO", "cannot divide by zero")) : Effect.succeed(a / b))
  * ```
  */
-export const implement = <I, O, E extends string>(capability: Capability<I, O, E>, handler: Handler<I, O, NoInfer<E>>): Implementation<I, O, E> => ({
-  capability,
-  handler,
-})
+export const implement = <I, O, E extends string>(capability: Capability<I, O, E>, handler: Handler<I, O, NoInfer<E>>): UnaryImplementation<I, O, E> => {
+  if (capability.stream === true) throw new Error(`${capability.id}@${capability.version} answers with a stream: implement it with implementStream`)
+  return { capability, handler }
+}
+
+/**
+ * Pairs a streaming capability (`defineCapability({ stream: true, ... })`) with its handler.
+ *
+ * @example
+ * ```ts
+ * implementStream(Count, async function* ({ to }) {
+ *   for (let n = 1; n <= to; n++) yield { n }
+ * })
+ * ```
+ */
+export const implementStream = <I, O, E extends string>(
+  capability: Capability<I, O, E>,
+  handler: StreamHandler<I, O, NoInfer<E>>,
+): StreamImplementation<I, O, E> => {
+  if (capability.stream !== true)
+    throw new Error(`${capability.id}@${capability.version} has one output: implement it with implement, or define it with stream: true`)
+  return { capability, stream: handler }
+}

@@ -23,6 +23,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { type ErrorSpec, keyOf } from "../capabilities/Capability.ts"
 import { compareVersionsDescending, satisfies } from "../capabilities/CapabilityRef.ts"
 import { CrankError, crankError, isCrankError, messageOf, reservedCodes } from "../capabilities/CrankError.ts"
@@ -91,11 +92,18 @@ class Stats {
   }
 }
 
+/** What a streaming handler's async iterable threw, when it is not a `CrankError`: a defect, as a throw from a handler. */
+class HandlerDefect {
+  constructor(readonly defect: unknown) {}
+}
+
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> => typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
 export interface RequestServer {
   /** Serves `invoke` when the effect runs (each run is one request): for callers that build effects ahead. */
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
+  /** Serves a streaming request (`Invoke` with `stream`), for a transport's `serveStream` handler. */
+  readonly serveStream: (invoke: Invoke) => Stream.Stream<unknown, CrankError>
   /** Serves `invoke` now, for a transport's `serve` handler: a plain-value handler's reply comes back as an `Exit`. */
   readonly answer: (invoke: Invoke) => Effect.Effect<Reply>
   readonly inFlight: () => number
@@ -179,26 +187,32 @@ export const make = (options: {
     }
   }
 
-  /** A handler's own `CrankError`, by the rule in the header: declared codes and INVALID_INPUT pass, others are INTERNAL. */
-  const handlerFailure = (invoke: Invoke, served: Served, error: CrankError): Effect.Effect<Reply> => {
-    if (error.code === "INVALID_INPUT") {
-      return Effect.succeed(failureOf(invoke.id, error.retriable ? crankError("INVALID_INPUT", error.message) : error))
-    }
+  /** A handler's own `CrankError` as its caller gets it, by the rule in the header: declared codes and INVALID_INPUT pass, others are INTERNAL. */
+  const callerErrorOf = (requestId: string, served: Served, error: CrankError): Effect.Effect<CrankError> => {
+    if (error.code === "INVALID_INPUT") return Effect.succeed(error.retriable ? crankError("INVALID_INPUT", error.message) : error)
     const spec = reservedCodes.has(error.code) ? undefined : served.declared.get(error.code)
     if (spec !== undefined) {
       return Effect.succeed(
-        failureOf(
-          invoke.id,
-          error.retriable === spec.retriable ? error : new CrankError({ code: error.code, message: error.message, retriable: spec.retriable }),
-        ),
+        error.retriable === spec.retriable ? error : new CrankError({ code: error.code, message: error.message, retriable: spec.retriable }),
       )
     }
     const why = reservedCodes.has(error.code) ? "a code only the runtime may use" : "a code the capability does not declare"
     return Effect.logWarning(`${served.key} handler failed with ${error.code}, ${why}; answered INTERNAL`).pipe(
-      Effect.annotateLogs({ capability: served.key, code: error.code, requestId: invoke.id }),
-      Effect.as(failureOf(invoke.id, crankError("INTERNAL", `${served.key} handler raised ${error.code}, ${why}: ${error.message}`))),
+      Effect.annotateLogs({ capability: served.key, code: error.code, requestId }),
+      Effect.as(crankError("INTERNAL", `${served.key} handler raised ${error.code}, ${why}: ${error.message}`)),
     )
   }
+
+  /** What a handler died with (a throw, a rejection): a `CrankError` goes by the rule above; anything else is logged, `INTERNAL`. */
+  const defectErrorOf = (requestId: string, served: Served, defect: unknown): Effect.Effect<CrankError> =>
+    isCrankError(defect)
+      ? callerErrorOf(requestId, served, defect)
+      : Effect.logError(`handler defect in ${served.key} (request ${requestId})`, defect).pipe(
+          Effect.as(crankError("INTERNAL", `handler defect: ${messageOf(defect)}`)),
+        )
+
+  const handlerFailure = (invoke: Invoke, served: Served, error: CrankError): Effect.Effect<Reply> =>
+    Effect.map(callerErrorOf(invoke.id, served, error), (caller) => failureOf(invoke.id, caller))
 
   /** A handler's output, encoded with its capability's schema: the `Result`, or `INVALID_OUTPUT`. */
   const resultOf = (invoke: Invoke, served: Served, output: unknown): Reply => {
@@ -212,12 +226,7 @@ export const make = (options: {
     if (Exit.isSuccess(exit)) return Effect.succeed(resultOf(invoke, served, exit.value))
     for (const reason of exit.cause.reasons) {
       if (reason._tag === "Fail") return handlerFailure(invoke, served, reason.error)
-      if (reason._tag === "Die") {
-        if (isCrankError(reason.defect)) return handlerFailure(invoke, served, reason.defect)
-        return Effect.logError(`handler defect in ${invoke.capability} (request ${invoke.id})`, reason.defect).pipe(
-          Effect.as(failureOf(invoke.id, crankError("INTERNAL", `handler defect: ${messageOf(reason.defect)}`))),
-        )
-      }
+      if (reason._tag === "Die") return Effect.map(defectErrorOf(invoke.id, served, reason.defect), (error) => failureOf(invoke.id, error))
     }
     return Effect.succeed(failureOf(invoke.id, crankError("CANCELLED", `request ${invoke.id} was interrupted`)))
   }
@@ -241,22 +250,40 @@ export const make = (options: {
     return typeof prepared === "function" ? Effect.uninterruptibleMask(prepared) : Exit.succeed(prepared)
   }
 
-  /** The reply, when it is known at once; otherwise the rest of the request, to run with `restore` for the handler. */
-  const prepare = (invoke: Invoke): Reply | ((restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => Effect.Effect<Reply>) => {
-    if (!accepting) return failureOf(invoke.id, crankError("DRAINING", `worker ${options.workerId} is draining`))
+  /**
+   * Why `invoke` is refused before any handler runs (draining, full, not served, the wrong kind of call, input
+   * that fails the schema), or what it asks for: the implementation and the decoded input.
+   */
+  const admit = (invoke: Invoke, streaming: boolean): CrankError | { readonly served: Served; readonly input: unknown } => {
+    if (!accepting) return crankError("DRAINING", `worker ${options.workerId} is draining`)
     if (inFlight >= options.maxInFlight) {
-      return failureOf(invoke.id, crankError("OVERLOADED", `worker ${options.workerId} has ${inFlight} requests in flight (limit ${options.maxInFlight})`))
+      return crankError("OVERLOADED", `worker ${options.workerId} has ${inFlight} requests in flight (limit ${options.maxInFlight})`)
     }
     const served = find(invoke.capability, invoke.range)
-    if (served === undefined) return failureOf(invoke.id, crankError("NO_WORKER", notServed(invoke)))
+    if (served === undefined) return crankError("NO_WORKER", notServed(invoke))
+    if ((served.implementation.stream !== undefined) !== streaming) {
+      return crankError(
+        "INVALID_INPUT",
+        streaming ? `${served.key} has one output: call it with invoke, not stream` : `${served.key} answers with a stream: call it with stream, not invoke`,
+      )
+    }
     const input = served.decode(invoke.input)
-    if (Exit.isFailure(input)) return failureOf(invoke.id, crankError("INVALID_INPUT", messageOf(Cause.squash(input.cause))))
+    if (Exit.isFailure(input)) return crankError("INVALID_INPUT", messageOf(Cause.squash(input.cause)))
+    return { served, input: input.value }
+  }
+
+  /** The reply, when it is known at once; otherwise the rest of the request, to run with `restore` for the handler. */
+  const prepare = (invoke: Invoke): Reply | ((restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => Effect.Effect<Reply>) => {
+    const admitted = admit(invoke, false)
+    if (isCrankError(admitted)) return failureOf(invoke.id, admitted)
+    const { served } = admitted
+    const handler = served.implementation.handler!
     const context = new RequestContext(invoke.id, options.workerId, served.error, dataDir)
     const startedAt = clock.currentTimeMillisUnsafe()
     inFlight++
     let output: unknown
     try {
-      output = served.implementation.handler(input.value, context)
+      output = handler(admitted.input, context)
     } catch (defect) {
       output = Effect.die(defect)
     }
@@ -297,8 +324,70 @@ export const make = (options: {
       )
   }
 
+  /**
+   * Serves a streaming request: its items, each encoded with the capability's output schema (`INVALID_OUTPUT`
+   * ends the stream), the whole stream within the request's deadline (`TIMEOUT`), the handler's failures by the
+   * same rule as one output's. It holds its slot from the first pull until it ends, is cancelled or times out; then
+   * the handler's stream is interrupted (a generator's `finally` runs) and its abort signal fires.
+   */
+  const serveStream = (invoke: Invoke): Stream.Stream<unknown, CrankError> =>
+    Stream.suspend(() => {
+      const admitted = admit(invoke, true)
+      if (isCrankError(admitted)) return Stream.fail(admitted)
+      const { served } = admitted
+      const context = new RequestContext(invoke.id, options.workerId, served.error, dataDir)
+      const startedAt = clock.currentTimeMillisUnsafe()
+      inFlight++
+      let source: Stream.Stream<unknown, unknown>
+      try {
+        const output = served.implementation.stream!(admitted.input, context)
+        // A thrown non-CrankError from a generator is a defect, as a throw from a handler is.
+        source = Stream.isStream(output) ? output : Stream.fromAsyncIterable(output, (error) => (isCrankError(error) ? error : new HandlerDefect(error)))
+      } catch (defect) {
+        source = Stream.die(defect)
+      }
+      const encodeItem = (item: unknown): Effect.Effect<unknown, CrankError> => {
+        const encoded = served.encode(item)
+        return Exit.isSuccess(encoded)
+          ? Effect.succeed(encoded.value)
+          : Effect.fail(crankError("INVALID_OUTPUT", `${invoke.capability} handler streamed an invalid item: ${messageOf(Cause.squash(encoded.cause))}`))
+      }
+      const deadline = Effect.andThen(
+        Effect.sleep(invoke.timeoutMs),
+        Effect.fail(crankError("TIMEOUT", `${invoke.capability} did not finish its stream within ${invoke.timeoutMs} ms`)),
+      )
+      return source.pipe(
+        Stream.catchCause((cause): Stream.Stream<never, CrankError> => {
+          for (const reason of cause.reasons) {
+            if (reason._tag === "Fail") {
+              const error = reason.error
+              return Stream.fromEffect(
+                Effect.flatMap(
+                  error instanceof HandlerDefect ? defectErrorOf(invoke.id, served, error.defect) : callerErrorOf(invoke.id, served, error as CrankError),
+                  Effect.fail,
+                ),
+              )
+            }
+            if (reason._tag === "Die") return Stream.fromEffect(Effect.flatMap(defectErrorOf(invoke.id, served, reason.defect), Effect.fail))
+          }
+          return Stream.failCause(cause as Cause.Cause<never>)
+        }),
+        Stream.mapEffect(encodeItem),
+        Stream.interruptWhen(deadline),
+        Stream.onExit((exit) =>
+          Effect.sync(() => {
+            settle()
+            const outcome = Exit.isSuccess(exit) ? "OK" : (exit.cause.reasons.find((r) => r._tag === "Fail")?.error.code ?? "CANCELLED")
+            served.stats.record(outcome, clock.currentTimeMillisUnsafe() - startedAt)
+            if (outcome !== "OK") context.cancel(crankError(outcome === "TIMEOUT" ? "TIMEOUT" : "CANCELLED", `stream ${invoke.id} ended: ${outcome}`))
+          }),
+        ),
+      )
+    })
+
   return {
     serve,
+    serveStream,
     answer,
     inFlight: () => inFlight,
     completed: () => completed,

@@ -129,7 +129,7 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
         ? undefined
         : (yield* transport.listen(
             options.listen,
-            () => ({ onMessage: () => {}, onClose: () => {}, serve: server.answer }),
+            () => ({ onMessage: () => {}, onClose: () => {}, serve: server.answer, serveStream: server.serveStream }),
             options.http === undefined ? {} : { http: options.http },
           )).address
 
@@ -161,6 +161,7 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
       const link = yield* transport.connect(options.controller, () => ({
         onMessage,
         serve: server.answer,
+        serveStream: server.serveStream,
         onClose: (info) => Deferred.doneUnsafe(closed, Exit.succeed(info)),
       }))
       yield* link.send({

@@ -27,6 +27,8 @@ export interface Codec {
   readonly range: string
   readonly encodeInput: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
   readonly answer: (reply: Reply) => Effect.Effect<unknown, CrankError>
+  /** One item of a streaming capability's answer, decoded with its output schema (`INVALID_OUTPUT` if it fails). */
+  readonly decodeItem: (item: unknown) => Effect.Effect<unknown, CrankError>
 }
 
 const codecs = new WeakMap<Capability, Codec>()
@@ -35,16 +37,17 @@ export const codecOf = (capability: Capability): Codec => {
   let codec = codecs.get(capability)
   if (codec === undefined) {
     const decodeOutput = Schema.decodeUnknownExit(capability.output)
+    const decode = (output: unknown, what: string): Effect.Effect<unknown, CrankError> => {
+      const decoded = decodeOutput(output)
+      return Exit.isSuccess(decoded)
+        ? Effect.succeed(decoded.value)
+        : Effect.fail(crankError("INVALID_OUTPUT", `${capability.id} answered with ${what} that fails its schema: ${messageOfCause(decoded.cause)}`))
+    }
     codec = {
       range: `^${capability.version}`,
       encodeInput: Schema.encodeUnknownExit(capability.input),
-      answer: (reply) => {
-        if (reply._tag === "Failure") return answerOf(reply)
-        const output = decodeOutput(reply.output)
-        return Exit.isSuccess(output)
-          ? Effect.succeed(output.value)
-          : Effect.fail(crankError("INVALID_OUTPUT", `${capability.id} answered with output that fails its schema: ${messageOfCause(output.cause)}`))
-      },
+      answer: (reply) => (reply._tag === "Failure" ? answerOf(reply) : decode(reply.output, "output")),
+      decodeItem: (item) => decode(item, "a stream item"),
     }
     codecs.set(capability, codec)
   }

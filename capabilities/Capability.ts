@@ -65,6 +65,11 @@ export interface Capability<I = any, O = any, E extends string = string> {
   readonly estimatedDurationMs: number | undefined
   /** Default routing of its calls; round-robin when absent. */
   readonly routing?: Routing<I> | undefined
+  /**
+   * True for a capability that answers with a stream of outputs (each one checked by `output`), called with
+   * `client.stream` and implemented with `implementStream`.
+   */
+  readonly stream?: boolean | undefined
 }
 
 /**
@@ -100,6 +105,8 @@ export interface CapabilityOptions<I, O, E extends string = string> {
   readonly placement?: Placement
   readonly estimatedDurationMs?: number
   readonly routing?: Routing<I>
+  /** Answers with a stream of outputs, each checked by `output` (see `Capability.stream`). */
+  readonly stream?: boolean
 }
 
 /**
@@ -144,6 +151,7 @@ export const defineCapability = <I, O, const E extends string = never>(options: 
     placement: options.placement ?? {},
     estimatedDurationMs: options.estimatedDurationMs,
     ...(options.routing === undefined ? {} : { routing: options.routing }),
+    ...(options.stream === true ? { stream: true } : {}),
   }
 }
 
@@ -164,7 +172,9 @@ export const CapabilityDescriptor = Schema.Struct({
   estimatedDurationMs: Schema.optionalKey(Schema.Number),
   /** The capability's default strategy (its affinity key function stays with the client). */
   routing: Schema.optionalKey(Schema.Struct({ strategy: Schema.Literals(strategyNames) })),
-  /** JSON Schema documents of the input and output, for tools and other languages. */
+  /** Answers with a stream of outputs (`client.stream`); absent for one output. */
+  stream: Schema.optionalKey(Schema.Boolean),
+  /** JSON Schema documents of the input and output (of each item, for a stream), for tools and other languages. */
   inputSchema: Schema.Unknown,
   outputSchema: Schema.Unknown,
 })
@@ -190,6 +200,7 @@ export const descriptorOf = (capability: Capability): CapabilityDescriptor => ({
   placement: capability.placement,
   ...(capability.estimatedDurationMs === undefined ? {} : { estimatedDurationMs: capability.estimatedDurationMs }),
   ...(capability.routing === undefined ? {} : { routing: { strategy: capability.routing.strategy } }),
+  ...(capability.stream === true ? { stream: true } : {}),
   inputSchema: jsonSchemaOf(capability.input),
   outputSchema: jsonSchemaOf(capability.output),
 })

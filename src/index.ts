@@ -3,13 +3,13 @@
  * Internals (the mailbox, the request server, the router) stay behind these exports.
  */
 
-export type { InvokeFunction, InvokeOptions } from "../actors/Client.ts"
+export type { InvokeFunction, InvokeOptions, StreamFunction, StreamOptions } from "../actors/Client.ts"
 export * as Client from "../actors/Client.ts"
 // Actors, for assembling nodes by hand.
 export * as Controller from "../actors/Controller.ts"
-export type { Handler, HandlerContext, Implementation } from "../actors/Implementation.ts"
+export type { Handler, HandlerContext, Implementation, StreamHandler } from "../actors/Implementation.ts"
 // Workers: what an author writes.
-export { implement } from "../actors/Implementation.ts"
+export { implement, implementStream } from "../actors/Implementation.ts"
 export type { Timings, Tunables } from "../actors/Tunables.ts"
 export { defaults as defaultTunables, layer as tunablesLayer, Tunable, withTunables } from "../actors/Tunables.ts"
 export type { RunningWorker, WorkerOptions } from "../actors/Worker.ts"

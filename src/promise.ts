@@ -11,7 +11,8 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import type { InvokeOptions } from "../actors/Client.ts"
+import * as Stream from "effect/Stream"
+import type { InvokeOptions, StreamOptions } from "../actors/Client.ts"
 import type { Capability, InputOf, OutputOf } from "../capabilities/Capability.ts"
 import type { MeshStatus } from "../capabilities/crank.ts"
 import * as Mesh from "./Mesh.ts"
@@ -19,6 +20,11 @@ import * as Mesh from "./Mesh.ts"
 export interface PromiseMesh {
   /** The client's `invoke` as a Promise: one signature, so a wrong input field is reported as such. */
   readonly invoke: <T extends Capability | string>(target: T, input: InputOf<T>, options?: InvokeOptions) => Promise<OutputOf<T>>
+  /**
+   * The client's `stream` as an async iterable: `for await (const item of mesh.stream(Cap, input))`. Breaking out
+   * of the loop cancels the work on the worker; a failure is thrown as a `CrankError`.
+   */
+  readonly stream: <T extends Capability | string>(target: T, input: InputOf<T>, options?: StreamOptions) => AsyncIterable<OutputOf<T>>
   readonly status: () => Promise<MeshStatus>
   /** Drains every worker and stops the mesh. */
   readonly stop: () => Promise<void>
@@ -36,6 +42,7 @@ export const startMesh = async (options: Mesh.MeshOptions): Promise<PromiseMesh>
   })
   return {
     invoke: (target, input, invokeOptions) => Effect.runPromise(mesh.client.invoke(target, input, invokeOptions)),
+    stream: (target, input, streamOptions) => Stream.toAsyncIterable(mesh.client.stream(target, input, streamOptions)),
     status: () => Effect.runPromise(mesh.client.status),
     stop: () => Effect.runPromise(Scope.close(scope, Exit.void)),
     mesh,

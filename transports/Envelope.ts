@@ -7,7 +7,9 @@
  *
  * Two kinds of traffic share it:
  * - control messages, one-way and ordered (`Register`, `Heartbeat`, `Drain`...), delivered to an actor's mailbox;
- * - requests (`Invoke`) answered by exactly one `Result` or `Failure` with the same id, or abandoned by `Cancel`.
+ * - requests (`Invoke`) answered by exactly one `Result` or `Failure` with the same id, or abandoned by `Cancel`;
+ *   a streaming request (`Invoke` with `stream`, its credit) is answered by `StreamChunk`s within the credit the
+ *   caller grants (`StreamCredit`), then one `StreamEnd` or `Failure` (transports/streams.ts).
  */
 import * as Schema from "effect/Schema"
 import { CapabilityDescriptor, PlacementSchema } from "../capabilities/Capability.ts"
@@ -16,6 +18,8 @@ import { CrankError } from "../capabilities/CrankError.ts"
 export const protocolVersion = 1
 
 const Millis = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+/** A count of stream items a caller makes room for: at least one, and bounded so a peer cannot ask for unbounded sends. */
+const Credit = Schema.Number.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))
 
 /** A worker asks to join: who it is, what it serves, and where clients may dial it directly. */
 export const Register = Schema.TaggedStruct("Register", {
@@ -90,6 +94,11 @@ export const Invoke = Schema.TaggedStruct("Invoke", {
   timeoutMs: Millis,
   /** What the serving worker must offer for this call (a GPU, labels), beyond the capability's own placement. */
   placement: Schema.optionalKey(PlacementSchema),
+  /**
+   * Present on a streaming request: the items the caller has room for before it grants more (`StreamCredit`). The
+   * serving side never sends more items than the caller has granted, so a slow caller holds at most this many.
+   */
+  stream: Schema.optionalKey(Credit),
 })
 
 export const Result = Schema.TaggedStruct("Result", {
@@ -113,7 +122,39 @@ export const Cancel = Schema.TaggedStruct("Cancel", {
   id: Schema.String,
 })
 
-export const Envelope = Schema.Union([Register, Registered, Heartbeat, HeartbeatAck, Drain, Deregister, Invoke, Result, Failure, Cancel])
+/** Items of streaming request `id`, in order: never more, in all, than the caller has granted. */
+export const StreamChunk = Schema.TaggedStruct("StreamChunk", {
+  id: Schema.String,
+  items: Schema.Array(Schema.Unknown),
+})
+
+/** Streaming request `id` finished: `count` items were sent in all. A failed stream ends with a `Failure` instead. */
+export const StreamEnd = Schema.TaggedStruct("StreamEnd", {
+  id: Schema.String,
+  count: Schema.Number,
+})
+
+/** The caller of streaming request `id` has consumed `credit` more items: the serving side may send that many more. */
+export const StreamCredit = Schema.TaggedStruct("StreamCredit", {
+  id: Schema.String,
+  credit: Credit,
+})
+
+export const Envelope = Schema.Union([
+  Register,
+  Registered,
+  Heartbeat,
+  HeartbeatAck,
+  Drain,
+  Deregister,
+  Invoke,
+  Result,
+  Failure,
+  Cancel,
+  StreamChunk,
+  StreamEnd,
+  StreamCredit,
+])
 
 export type Register = typeof Register.Type
 export type Registered = typeof Registered.Type
@@ -125,15 +166,32 @@ export type Invoke = typeof Invoke.Type
 export type Result = typeof Result.Type
 export type Failure = typeof Failure.Type
 export type Cancel = typeof Cancel.Type
+export type StreamChunk = typeof StreamChunk.Type
+export type StreamEnd = typeof StreamEnd.Type
+export type StreamCredit = typeof StreamCredit.Type
 export type Envelope = typeof Envelope.Type
 
 /** The answer to an `Invoke`. */
 export type Reply = Result | Failure
 
 /** One-way traffic, delivered to an actor's `onMessage` in order. */
-export type ControlMessage = Exclude<Envelope, Invoke | Result | Cancel>
+export type ControlMessage = Exclude<Envelope, Invoke | Result | Cancel | StreamChunk | StreamEnd | StreamCredit>
 
-export const EnvelopeTags = ["Register", "Registered", "Heartbeat", "HeartbeatAck", "Drain", "Deregister", "Invoke", "Result", "Failure", "Cancel"] as const
+export const EnvelopeTags = [
+  "Register",
+  "Registered",
+  "Heartbeat",
+  "HeartbeatAck",
+  "Drain",
+  "Deregister",
+  "Invoke",
+  "Result",
+  "Failure",
+  "Cancel",
+  "StreamChunk",
+  "StreamEnd",
+  "StreamCredit",
+] as const
 
 /** The reply for a failed request. */
 export const failureOf = (id: string, error: { readonly code: string; readonly message: string; readonly retriable: boolean }): Failure => ({

@@ -9,11 +9,17 @@
  * interrupting the caller interrupts the handler and waits for it (what `Cancel` means on a real wire), and a
  * closing link answers waiting callers `UNAVAILABLE` and interrupts their handlers, as the WebSocket transport
  * does. A handler that dies answers `INTERNAL` for its request only.
+ *
+ * A streaming request is the serving side's `Stream` itself, pulled by the caller: backpressure with no buffer
+ * (the producer runs only as the consumer pulls), cancellation by the consumer stopping, and a closing link fails
+ * it `UNAVAILABLE`, as over a wire.
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { type CrankError, crankError } from "../capabilities/CrankError.ts"
 import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"
@@ -36,6 +42,21 @@ class MemoryEnd implements Connection {
       if (!this.open) return Effect.fail(crankError("UNAVAILABLE", `connection ${this.id} is closed`))
       this.peer.handlers.onMessage(message)
       return Effect.void
+    })
+
+  /** Completed when the link closes: ends the streams running over it. */
+  readonly closed = Deferred.makeUnsafe<void>()
+
+  readonly stream = (invoke: Invoke): Stream.Stream<unknown, CrankError> =>
+    Stream.suspend(() => {
+      if (!this.open) return Stream.fail(crankError("UNAVAILABLE", `connection to ${this.remoteAddress} is closed`))
+      const serveStream = this.peer.handlers.serveStream
+      if (serveStream === undefined) return Stream.fail(crankError("NO_WORKER", `${this.remoteAddress} serves no streaming requests`))
+      const dropped = Effect.andThen(
+        Deferred.await(this.closed),
+        Effect.fail(crankError("UNAVAILABLE", `connection to ${this.remoteAddress} closed during stream ${invoke.id}`)),
+      )
+      return Stream.interruptWhen(serveStream(invoke), dropped)
     })
 
   /** Calls in flight from this end: the handler fiber, and how to answer its caller if the link drops first. */
@@ -104,6 +125,8 @@ class MemoryEnd implements Connection {
     if (!this.open) return
     this.open = false
     this.peer.open = false
+    Deferred.doneUnsafe(this.closed, Exit.void)
+    Deferred.doneUnsafe(this.peer.closed, Exit.void)
     this.dropInflight(info)
     this.peer.dropInflight(info)
     this.handlers.onClose(info)

@@ -16,6 +16,7 @@ import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type { CrankError } from "../capabilities/CrankError.ts"
 import type { ControlMessage, Invoke, Reply } from "./Envelope.ts"
 
@@ -51,6 +52,12 @@ export interface Handlers {
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
   /** The connection ended, from either side. Called once. */
   readonly onClose: (info: CloseInfo) => void
+  /**
+   * A streaming request from the peer (`Invoke` with `stream`): the items to send back, encoded, ending or failing
+   * with a typed error. The transport pulls it only as fast as the caller's credit allows, and interrupts it if the
+   * peer cancels or the connection closes. Absent: such requests are answered `NO_WORKER`.
+   */
+  readonly serveStream?: (invoke: Invoke) => Stream.Stream<unknown, CrankError>
 }
 
 export interface Connection {
@@ -65,6 +72,12 @@ export interface Connection {
    * Interrupting the calling fiber cancels the request on the serving side.
    */
   readonly call: (invoke: Invoke) => Effect.Effect<Reply>
+  /**
+   * Makes a streaming request (`invoke.stream` is the caller's window) and gives its items as they come, with
+   * backpressure: at most a window of items waits for a slow consumer. Nothing is sent until the stream runs; a
+   * consumer that stops early cancels the request on the serving side; a closed link fails it `UNAVAILABLE`.
+   */
+  readonly stream: (invoke: Invoke) => Stream.Stream<unknown, CrankError>
   /** Closes both directions; the peer's `onClose` sees `info`. Idempotent. */
   readonly close: (info?: CloseInfo) => Effect.Effect<void>
   readonly isOpen: () => boolean

@@ -31,7 +31,8 @@ import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
-import { crankError } from "../capabilities/CrankError.ts"
+import * as Stream from "effect/Stream"
+import { type CrankError, crankError } from "../capabilities/CrankError.ts"
 import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Transport, TransportError, Transport as TransportService } from "./Transport.ts"
@@ -274,6 +275,21 @@ export const make = (inner: Transport, initial: Faults = noFaults, taps: Taps = 
           call = Effect.as(call, failureOf(invoke.id, crankError("UNAVAILABLE", `simulated: reply from ${this.remoteAddress} lost`)))
         }
         return call
+      }
+
+      /**
+       * Streams cross the link unharmed but for partitions (a silent one never answers) and request failures:
+       * the faults above model a lossy wire, and a stream's credit protocol runs over a reliable one.
+       */
+      readonly stream = (invoke: Invoke): Stream.Stream<unknown, CrankError> => {
+        if (!this.innerEnd.isOpen()) return this.innerEnd.stream(invoke)
+        stats.requests++
+        if (!reachable(this.from, this.to)) return Stream.never
+        if (chance(faults.requestFail)) {
+          stats.requestsFailed++
+          return Stream.fail(crankError("UNAVAILABLE", `simulated: stream request to ${this.remoteAddress} lost`))
+        }
+        return this.innerEnd.stream(invoke)
       }
 
       readonly close = (info?: CloseInfo) => this.innerEnd.close(info)

@@ -40,6 +40,9 @@ import {
   Register,
   Registered,
   Result as ResultFrame,
+  StreamChunk,
+  StreamCredit,
+  StreamEnd,
 } from "./Envelope.ts"
 
 /** A frame that could not be decoded, with whatever could be salvaged from it. */
@@ -68,6 +71,9 @@ const decoders = new Map<string, Decoder>([
   ["Result", Schema.decodeUnknownResult(ResultFrame)],
   ["Failure", Schema.decodeUnknownResult(Failure)],
   ["Cancel", Schema.decodeUnknownResult(Cancel)],
+  ["StreamChunk", Schema.decodeUnknownResult(StreamChunk)],
+  ["StreamEnd", Schema.decodeUnknownResult(StreamEnd)],
+  ["StreamCredit", Schema.decodeUnknownResult(StreamCredit)],
 ] satisfies ReadonlyArray<readonly [Envelope["_tag"], Decoder]>)
 
 // Every tag of the union has a decoder: a new Envelope member without one would be refused as "unknown".

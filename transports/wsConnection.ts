@@ -8,7 +8,8 @@
  * other envelopes go to the actor's `onMessage` in order. Undecodable frames are answered `BAD_FRAME`, and a
  * connection that sends too many within a window is closed with 1008. On close, from either side and for
  * whatever reason, every waiting caller is answered `UNAVAILABLE`, every handler is interrupted and
- * `onClose` is called once.
+ * `onClose` is called once. Streaming requests use the shared halves of `streams.ts`: `stream` is the caller's
+ * (items in `StreamChunk`s, credit back in `StreamCredit`s), an `Invoke` with `stream` the serving side's.
  *
  * Hot path, as in ws: the socket's listeners are module-level functions that find their connection through a
  * symbol on the socket (no closures per connection or frame), and writes made in one tick leave together.
@@ -19,13 +20,15 @@ import { isUtf8 } from "node:buffer"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import type * as Stream from "effect/Stream"
 import WebSocket from "ws"
 import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
-import { type ControlMessage, failureOf, type Invoke, type Reply } from "./Envelope.ts"
+import { type ControlMessage, errorOf, type Failure, failureOf, type Invoke, type Reply } from "./Envelope.ts"
 import { badFrameReply, cancelFrame, decodeFrame, encodeFrame } from "./frameCodec.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"
 import type { Keepalive } from "./keepalive.ts"
 import type { WebSocketLimits } from "./limits.ts"
+import { Credit, defaultStreamWindow, receive, type StreamSink, send } from "./streams.ts"
 import { CloseCodes, type CloseInfo, type Connection, type Handlers } from "./Transport.ts"
 
 let nextConnectionId = 0
@@ -104,6 +107,10 @@ export class WsConnection implements Connection {
   readonly pending = new Map<string, (reply: Effect.Effect<Reply>) => void>()
   /** Handlers running for the peer's requests, by request id. */
   readonly serving = new Map<string, Fiber.Fiber<Reply>>()
+  /** Our streaming requests, by id: where their items go. */
+  readonly streamsIn = new Map<string, StreamSink>()
+  /** The peer's streaming requests we serve, by id: the sending fiber and the credit the peer granted. */
+  readonly streamsOut = new Map<string, { readonly credit: Credit; fiber: Fiber.Fiber<void> | undefined }>()
   badFrames = 0
   badWindowStart = 0
   socketClosed = false
@@ -177,6 +184,33 @@ export class WsConnection implements Connection {
       return Effect.sync(() => this.abandon(id, resume))
     })
 
+  readonly stream = (invoke: Invoke): Stream.Stream<unknown, CrankError> => {
+    const id = invoke.id
+    const window = invoke.stream ?? defaultStreamWindow
+    const request: Invoke = invoke.stream === undefined ? { ...invoke, stream: window } : invoke
+    return receive(window, {
+      open: (sink) => {
+        if (!this.writable()) return crankError("UNAVAILABLE", this.closedMessage())
+        if (this.pending.has(id) || this.streamsIn.has(id)) return crankError("INTERNAL", `request id ${id} is already in flight on ${this.id}`)
+        let text: string
+        try {
+          text = encodeFrame(request)
+        } catch (error) {
+          return crankError("INVALID_INPUT", `input cannot be encoded as JSON: ${messageOf(error)}`)
+        }
+        this.streamsIn.set(id, sink)
+        this.write(text)
+        return undefined
+      },
+      grant: (credit) => {
+        if (this.state === OPEN && this.streamsIn.has(id)) this.write(encodeFrame({ _tag: "StreamCredit", id, credit }))
+      },
+      cancel: () => {
+        if (this.streamsIn.delete(id) && this.state === OPEN) this.write(cancelFrame(id))
+      },
+    })
+  }
+
   readonly close = (info: CloseInfo = { code: CloseCodes.normal, reason: "closed" }): Effect.Effect<void> =>
     Effect.suspend(() => {
       this.shutdown(info, true)
@@ -219,7 +253,7 @@ export class WsConnection implements Connection {
       case "BadFrame":
         return this.badFrame(frame.message, frame.tag, frame.id)
       case "Invoke":
-        return this.serve(frame)
+        return frame.stream === undefined ? this.serve(frame) : this.serveStream(frame, frame.stream)
       case "Result":
         return this.settle(frame)
       case "Failure":
@@ -228,10 +262,25 @@ export class WsConnection implements Connection {
         return frame.id === undefined ? this.deliver(frame) : this.settle(frame)
       case "Cancel": {
         const fiber = this.serving.get(frame.id)
-        if (fiber === undefined) return
-        this.serving.delete(frame.id)
-        return fiber.interruptUnsafe()
+        if (fiber !== undefined) {
+          this.serving.delete(frame.id)
+          return fiber.interruptUnsafe()
+        }
+        const stream = this.streamsOut.get(frame.id)
+        if (stream === undefined) return
+        this.streamsOut.delete(frame.id)
+        return stream.fiber?.interruptUnsafe()
       }
+      case "StreamChunk":
+        return this.streamsIn.get(frame.id)?.chunk(frame.items)
+      case "StreamEnd": {
+        const sink = this.streamsIn.get(frame.id)
+        if (sink === undefined) return
+        this.streamsIn.delete(frame.id)
+        return sink.end()
+      }
+      case "StreamCredit":
+        return this.streamsOut.get(frame.id)?.credit.grant(frame.credit)
       default:
         return this.deliver(frame)
     }
@@ -246,10 +295,69 @@ export class WsConnection implements Connection {
   }
 
   private settle(reply: Reply): void {
-    const resume = this.pending.get(reply.id as string)
-    if (resume === undefined) return
-    this.pending.delete(reply.id as string)
+    const id = reply.id as string
+    const resume = this.pending.get(id)
+    if (resume === undefined) {
+      // Or it ends one of our streams: a failure does.
+      const sink = reply._tag === "Failure" ? this.streamsIn.get(id) : undefined
+      if (sink === undefined) return
+      this.streamsIn.delete(id)
+      return sink.fail(errorOf(reply as Failure))
+    }
+    this.pending.delete(id)
     resume(Effect.succeed(reply))
+  }
+
+  /** The peer's streaming request: its items go out as the peer grants credit, in a fiber `Cancel` can stop. */
+  private serveStream(invoke: Invoke, window: number): void {
+    const id = invoke.id
+    if (this.serving.has(id) || this.streamsOut.has(id)) {
+      return this.answer(failureOf(id, crankError("BAD_FRAME", `request id ${id} is already in service on this connection`)))
+    }
+    if (this.serving.size + this.streamsOut.size >= this.site.limits.maxInFlight) {
+      return this.answer(failureOf(id, crankError("OVERLOADED", `more than ${this.site.limits.maxInFlight} requests in service on one connection`)))
+    }
+    const serveStream = this.handlers.serveStream
+    if (serveStream === undefined) return this.answer(failureOf(id, crankError("NO_WORKER", `${this.remoteAddress} serves no streaming requests`)))
+    let items: Stream.Stream<unknown, CrankError>
+    try {
+      items = serveStream(invoke)
+    } catch (error) {
+      return this.answer(defectReply(id, error))
+    }
+    const entry: { readonly credit: Credit; fiber: Fiber.Fiber<void> | undefined } = { credit: new Credit(window), fiber: undefined }
+    /** Still ours: not cancelled by the peer, not dropped by a close. */
+    const live = () => this.streamsOut.get(id) === entry
+    const finish = () => {
+      if (live()) this.streamsOut.delete(id)
+    }
+    this.streamsOut.set(id, entry)
+    entry.fiber = this.site.run(
+      send(items, entry.credit, {
+        chunk: (chunk) => {
+          if (!live()) return
+          let text: string
+          try {
+            text = encodeFrame({ _tag: "StreamChunk", id, items: chunk })
+          } catch (error) {
+            finish()
+            this.answer(failureOf(id, crankError("INVALID_OUTPUT", `a stream item cannot be encoded as JSON: ${messageOf(error)}`)))
+            return entry.fiber?.interruptUnsafe()
+          }
+          this.write(text)
+        },
+        end: (count) => {
+          if (!live()) return
+          finish()
+          if (this.state === OPEN) this.write(encodeFrame({ _tag: "StreamEnd", id, count }))
+        },
+        fail: (error) => {
+          if (!live()) return
+          finish()
+          this.answer(failureOf(id, error))
+        },
+      }),
+    )
   }
 
   private serve(invoke: Invoke): void {
@@ -305,8 +413,8 @@ export class WsConnection implements Connection {
     }
     // An id in a reply names one of *our* requests: that request is answered here, and the complaint goes back
     // without it (the peer's own requests may use the same id). An id in anything else names the peer's request.
-    const isReply = tag === "Result" || tag === "Failure" || tag === "Cancel"
-    if (isReply && id !== undefined && tag !== "Cancel") {
+    const isReply = tag === "Result" || tag === "Failure" || tag === "Cancel" || tag === "StreamChunk" || tag === "StreamEnd" || tag === "StreamCredit"
+    if (isReply && id !== undefined && tag !== "Cancel" && tag !== "StreamCredit") {
       this.settle(failureOf(id, crankError("BAD_FRAME", `the reply could not be decoded: ${message}`)))
     }
     this.write(badFrameReply(message, isReply ? undefined : id))
@@ -328,8 +436,17 @@ export class WsConnection implements Connection {
       for (const [id, resume] of this.pending) resume(Effect.succeed(failureOf(id, crankError("UNAVAILABLE", message))))
       this.pending.clear()
     }
+    if (this.streamsIn.size > 0) {
+      const message = this.closedMessage()
+      const sinks = [...this.streamsIn.values()]
+      this.streamsIn.clear()
+      for (const sink of sinks) sink.fail(crankError("UNAVAILABLE", message))
+    }
     for (const fiber of this.serving.values()) fiber.interruptUnsafe()
     this.serving.clear()
+    const streams = [...this.streamsOut.values()]
+    this.streamsOut.clear()
+    for (const stream of streams) stream.fiber?.interruptUnsafe()
     if (!this.socketClosed) {
       if (initiate && this.socket.readyState === WebSocket.OPEN && isSendableCloseCode(info.code)) {
         this.socket.close(info.code, closeReason(info.reason))

@@ -176,14 +176,19 @@ const envelopes: Record<(typeof EnvelopeTags)[number], fc.Arbitrary<Record<strin
   HeartbeatAck: fc.record({ _tag: fc.constant("HeartbeatAck"), workerId, seq: fc.nat() }),
   Drain: fc.record({ _tag: fc.constant("Drain"), workerId, deadlineMs: millis }),
   Deregister: fc.record({ _tag: fc.constant("Deregister"), workerId, reason: shortText }),
-  Invoke: fc.record({
-    _tag: fc.constant("Invoke"),
-    id: requestId,
-    capability: fc.constantFrom(...capabilityPool),
-    range: fc.constantFrom(...rangePool),
-    input: fc.oneof(greetInput, greetInput, json, fc.record({ workerId })),
-    timeoutMs: millis,
-  }),
+  Invoke: fc.record(
+    {
+      _tag: fc.constant("Invoke"),
+      id: requestId,
+      capability: fc.constantFrom(...capabilityPool),
+      range: fc.constantFrom(...rangePool),
+      input: fc.oneof(greetInput, greetInput, json, fc.record({ workerId })),
+      timeoutMs: millis,
+      // A streaming request now and then, with a credit in range or out of it.
+      stream: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.constantFrom(0, -1, 1e9)),
+    },
+    { requiredKeys: ["_tag", "id", "capability", "range", "input", "timeoutMs"] },
+  ),
   Result: fc.record({ _tag: fc.constant("Result"), id: requestId, output: json }),
   Failure: fc.record(
     {
@@ -196,6 +201,9 @@ const envelopes: Record<(typeof EnvelopeTags)[number], fc.Arbitrary<Record<strin
     { requiredKeys: ["_tag", "code", "message", "retriable"] },
   ),
   Cancel: fc.record({ _tag: fc.constant("Cancel"), id: requestId }),
+  StreamChunk: fc.record({ _tag: fc.constant("StreamChunk"), id: requestId, items: fc.array(json, { maxLength: 4 }) }),
+  StreamEnd: fc.record({ _tag: fc.constant("StreamEnd"), id: requestId, count: fc.integer({ min: 0, max: 10 }) }),
+  StreamCredit: fc.record({ _tag: fc.constant("StreamCredit"), id: requestId, credit: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.constantFrom(0, 1e9)) }),
 }
 
 const anyEnvelope = fc.oneof(...EnvelopeTags.map((tag) => envelopes[tag]))
@@ -361,7 +369,8 @@ const expectationOf = (sent: Sent): Expectation => {
   const decoded = decodeFrame(bytes.toString())
   switch (decoded._tag) {
     case "BadFrame": {
-      const isReply = decoded.tag === "Result" || decoded.tag === "Failure" || decoded.tag === "Cancel"
+      // Frames whose id names a request of the receiver's own (replies, stream traffic): their complaint has no id.
+      const isReply = ["Result", "Failure", "Cancel", "StreamChunk", "StreamEnd", "StreamCredit"].includes(decoded.tag ?? "")
       return { kind: "bad", id: isReply ? undefined : decoded.id }
     }
     case "Invoke":

@@ -6,7 +6,7 @@
  * isolated transport per case and `addressFor` an address to listen on that binds a free port or name
  * (`ws://127.0.0.1:0`, `memory://`).
  */
-import { Effect, Exit, Fiber, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { CrankError } from "../../capabilities/CrankError.ts"
 import type { ControlMessage, Heartbeat, Invoke, Reply } from "../../transports/Envelope.ts"
@@ -37,14 +37,45 @@ export class Peer {
   readonly connections: Array<Connection> = []
   readonly started = new Set<string>()
   readonly interrupted = new Set<string>()
+  /** Items each streaming request's producer has made so far, by id. */
+  readonly produced = new Map<string, number>()
+  /** Streaming requests whose producer has finished (ended, failed, or cancelled: its `finally` ran). */
+  readonly streamClosed = new Set<string>()
 
   readonly handlers = (connection: Connection): Handlers => {
     this.connections.push(connection)
     return {
       onMessage: (message) => void this.messages.push(message),
       serve: (request) => this.serve(request),
+      serveStream: (request) => this.serveStream(request),
       onClose: (info) => void this.closes.push(info),
     }
+  }
+
+  /**
+   * Streaming test capabilities, each a generator that makes one item per pull (so `produced` shows how far the
+   * producer ran ahead of the consumer): `test.count` yields 1..input; `test.countFail` yields 1, 2, 3 and fails
+   * `TEST_FAILED`; `test.endless` never ends.
+   */
+  serveStream(request: Invoke): Stream.Stream<unknown, CrankError> {
+    const id = request.id
+    const peer = this
+    const limit = request.capability === "test.count" ? Number(request.input) : request.capability === "test.countFail" ? 3 : Number.POSITIVE_INFINITY
+    if (!["test.count", "test.countFail", "test.endless"].includes(request.capability)) {
+      return Stream.fail(new CrankError({ code: "NO_WORKER", message: `no stream ${request.capability}`, retriable: false }))
+    }
+    async function* items() {
+      try {
+        for (let n = 1; n <= limit; n++) {
+          peer.produced.set(id, n)
+          yield n
+        }
+        if (request.capability === "test.countFail") throw new CrankError({ code: "TEST_FAILED", message: "after three", retriable: false })
+      } finally {
+        peer.streamClosed.add(id)
+      }
+    }
+    return Stream.fromAsyncIterable(items(), (error) => error as CrankError)
   }
 
   serve(request: Invoke): Effect.Effect<Reply> {
@@ -302,6 +333,86 @@ export const transportConformance = (name: string, makeTransport: () => Transpor
           const other = yield* transport.connect(listener.address, new Peer().handlers)
           yield* connection.close({ code: 1000, reason: "first leaves" })
           expect(yield* other.call(invoke("o1", "test.echo", "still here"))).toEqual({ _tag: "Result", id: "o1", output: "still here" })
+        }),
+      ))
+
+    it("streams items in order within the caller's credit, and ends", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, server } = yield* link
+          const items = yield* Stream.runCollect(connection.stream({ ...invoke("s1", "test.count", 1_000), stream: 16 }))
+          expect(items).toEqual(Array.from({ length: 1_000 }, (_, i) => i + 1))
+          yield* eventually("the producer to finish", () => server.streamClosed.has("s1"))
+        }),
+      ))
+
+    it("ends a failing stream with its typed error, after the items before it", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection } = yield* link
+          const seen: Array<unknown> = []
+          const error = yield* Effect.flip(
+            Stream.runForEach(connection.stream({ ...invoke("s2", "test.countFail"), stream: 4 }), (n) => Effect.sync(() => seen.push(n))),
+          )
+          expect(seen).toEqual([1, 2, 3])
+          expect(error).toMatchObject({ code: "TEST_FAILED", message: "after three" })
+          const missing = yield* Effect.flip(Stream.runCollect(connection.stream({ ...invoke("s3", "test.nothing"), stream: 4 })))
+          expect(missing.code).toBe("NO_WORKER")
+        }),
+      ))
+
+    it("holds a fast producer to the slow consumer's window (memory stays bounded)", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, server } = yield* link
+          const window = 8
+          const taken = 40
+          const release = yield* Deferred.make<void>()
+          let consumed = 0
+          // The consumer takes 40 items, then stops taking (blocked) while the stream stays open.
+          const consumer = yield* Effect.forkChild(
+            Stream.runForEach(connection.stream({ ...invoke("s4", "test.endless"), stream: window }), () =>
+              ++consumed === taken ? Deferred.await(release) : Effect.void,
+            ),
+            { startImmediately: true },
+          )
+          yield* eventually("the consumer to take its items", () => consumed === taken)
+          // However long it waits, the producer stays within a window of what was taken (plus one item its
+          // generator has begun): an unbounded producer would run on. Half a second here is room to run, not a bound.
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 500)))
+          expect(server.produced.get("s4")!).toBeLessThanOrEqual(taken + window + 1)
+          expect(server.produced.get("s4")!).toBeGreaterThanOrEqual(taken)
+          yield* Fiber.interrupt(consumer)
+          yield* eventually("the producer to be stopped", () => server.streamClosed.has("s4"))
+        }),
+      ))
+
+    it("cancels the producer when the consumer stops early", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, server } = yield* link
+          const firstFive = yield* Stream.runCollect(Stream.take(connection.stream({ ...invoke("s5", "test.endless"), stream: 4 }), 5))
+          expect(firstFive).toEqual([1, 2, 3, 4, 5])
+          yield* eventually("the producer to be stopped", () => server.streamClosed.has("s5"))
+          expect(connection.isOpen()).toBe(true)
+          expect(yield* connection.call(invoke("s6", "test.echo", 6))).toEqual({ _tag: "Result", id: "s6", output: 6 })
+        }),
+      ))
+
+    it("fails a running stream UNAVAILABLE when the link closes, and stops its producer", () =>
+      run(
+        Effect.gen(function* () {
+          const { connection, server } = yield* link
+          let consumed = 0
+          const consumer = yield* Effect.forkChild(
+            Effect.flip(Stream.runForEach(connection.stream({ ...invoke("s7", "test.endless"), stream: 4 }), () => Effect.sync(() => void consumed++))),
+            { startImmediately: true },
+          )
+          yield* eventually("items to flow", () => consumed > 3)
+          yield* connection.close({ code: 1000, reason: "leaving mid-stream" })
+          const error = yield* Fiber.join(consumer)
+          expect(error.code).toBe("UNAVAILABLE")
+          yield* eventually("the producer to be stopped", () => server.streamClosed.has("s7"))
         }),
       ))
   })

@@ -1,7 +1,7 @@
 /**
  * Deadline arithmetic on the caller's side, in virtual time.
  */
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import { callAfter, remainingOf, timedOut } from "../../actors/callWithin.ts"
@@ -18,6 +18,7 @@ const echoConnection = (budgets: Array<number>): Connection => ({
   inProcess: true,
   send: () => Effect.void,
   call: (i): Effect.Effect<Reply> => Effect.sync(() => (budgets.push(i.timeoutMs), { _tag: "Result", id: i.id, output: null })),
+  stream: () => Stream.empty,
   close: () => Effect.void,
   isOpen: () => true,
 })
