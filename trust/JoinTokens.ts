@@ -144,24 +144,15 @@ export const make = (dir: string): Effect.Effect<JoinTokens> =>
       writeFileAtomically(file, `${JSON.stringify({ version: 1, tokens }, null, 2)}\n`, { mode: privateMode, replace: true })
 
     /** Read, change, write back: one at a time in this process, and under the lock across processes. */
-    const update = <A>(change: (tokens: Array<StoredToken>) => Effect.Effect<{ result: A; write: boolean }, TrustError>) =>
-      Semaphore.withPermits(
-        serial,
-        1,
-      )(
-        Effect.gen(function* () {
-          yield* ensurePrivateDirectory(dir)
-          return yield* withFileLock(
-            lockFile,
-            Effect.gen(function* () {
-              const tokens = yield* read
-              const { result, write: changed } = yield* change(tokens)
-              if (changed) yield* write(tokens)
-              return result
-            }),
-          )
-        }),
-      )
+    const update = <A>(change: (tokens: Array<StoredToken>) => Effect.Effect<{ result: A; write: boolean }, TrustError>) => {
+      const readChangeWrite = Effect.gen(function* () {
+        const tokens = yield* read
+        const { result, write: changed } = yield* change(tokens)
+        if (changed) yield* write(tokens)
+        return result
+      })
+      return Semaphore.withPermits(serial, 1)(Effect.andThen(ensurePrivateDirectory(dir), withFileLock(lockFile, readChangeWrite)))
+    }
 
     const create = (options: CreateTokenOptions): Effect.Effect<CreatedToken, TrustError> => {
       const invalid = validCreate(options)
