@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { CrankError } from "../capabilities/CrankError.ts"
+import type { Identity } from "../trust/identity.ts"
 import type { ControlMessage, Invoke, Reply } from "./Envelope.ts"
 
 /** Why a connection ended. Codes follow WebSocket close codes (RFC 6455 §7.4) on every transport. */
@@ -65,6 +66,12 @@ export interface Connection {
   readonly id: string
   /** The address of the other end, as this side knows it. */
   readonly remoteAddress: string
+  /**
+   * Who the other end proved to be, by a certificate from the mesh's CA (mutual TLS): its role and id
+   * (trust/identity.ts). Absent when it proved nothing: plain `ws://`, a TLS client admitted without a
+   * certificate to fetch its first one, or the in-memory transport (one process trusts itself).
+   */
+  readonly peer?: Identity | undefined
   /** Sends a one-way message. Fails with `UNAVAILABLE` (as a `CrankError`) once the connection is closed. */
   readonly send: (message: ControlMessage) => Effect.Effect<void, CrankError>
   /**
