@@ -27,10 +27,10 @@ import { CloseCodes, type CloseInfo, type Connection, type Handlers, type Listen
 
 let nextConnectionId = 0
 
-/** One end of an in-memory link; `peer` is the other end. */
+/** One end of an in-memory link; `other` is the other end. */
 class MemoryEnd implements Connection {
   readonly id = `mem-${++nextConnectionId}`
-  peer!: MemoryEnd
+  other!: MemoryEnd
   handlers!: Handlers
   open = true
   readonly inProcess = true
@@ -40,7 +40,7 @@ class MemoryEnd implements Connection {
   readonly send = (message: ControlMessage): Effect.Effect<void, CrankError> =>
     Effect.suspend(() => {
       if (!this.open) return Effect.fail(crankError("UNAVAILABLE", `connection ${this.id} is closed`))
-      this.peer.handlers.onMessage(message)
+      this.other.handlers.onMessage(message)
       return Effect.void
     })
 
@@ -50,7 +50,7 @@ class MemoryEnd implements Connection {
   readonly stream = (invoke: Invoke): Stream.Stream<unknown, CrankError> =>
     Stream.suspend(() => {
       if (!this.open) return Stream.fail(crankError("UNAVAILABLE", `connection to ${this.remoteAddress} is closed`))
-      const serveStream = this.peer.handlers.serveStream
+      const serveStream = this.other.handlers.serveStream
       if (serveStream === undefined) return Stream.fail(crankError("NO_WORKER", `${this.remoteAddress} serves no streaming requests`))
       const dropped = Effect.andThen(
         Deferred.await(this.closed),
@@ -76,7 +76,7 @@ class MemoryEnd implements Connection {
     if (!this.open) return failureOf(invoke.id, crankError("UNAVAILABLE", `connection to ${this.remoteAddress} is closed`))
     let effect: Effect.Effect<Reply>
     try {
-      effect = this.peer.handlers.serve(invoke)
+      effect = this.other.handlers.serve(invoke)
     } catch (error) {
       return defectReply(invoke.id, error)
     }
@@ -124,13 +124,13 @@ class MemoryEnd implements Connection {
   closeUnsafe(info: CloseInfo): void {
     if (!this.open) return
     this.open = false
-    this.peer.open = false
+    this.other.open = false
     Deferred.doneUnsafe(this.closed, Exit.void)
-    Deferred.doneUnsafe(this.peer.closed, Exit.void)
+    Deferred.doneUnsafe(this.other.closed, Exit.void)
     this.dropInflight(info)
-    this.peer.dropInflight(info)
+    this.other.dropInflight(info)
     this.handlers.onClose(info)
-    this.peer.handlers.onClose(info)
+    this.other.handlers.onClose(info)
   }
 }
 
@@ -186,8 +186,8 @@ export const make = (): MemoryTransport => {
         }
         const client = new MemoryEnd(address)
         const server = new MemoryEnd(`memory://client/${client.id}`)
-        client.peer = server
-        server.peer = client
+        client.other = server
+        server.other = client
         server.handlers = accept(server)
         client.handlers = handlers(client)
         live.add(client)

@@ -211,6 +211,9 @@ export const make = (inner: Transport, initial: Faults = noFaults, taps: Taps = 
         this.id = innerEnd.id
         this.remoteAddress = innerEnd.remoteAddress
       }
+      get peer() {
+        return this.innerEnd.peer
+      }
 
       readonly send = (message: ControlMessage) =>
         Effect.suspend(() => {
