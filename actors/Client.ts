@@ -38,8 +38,8 @@ export interface InvokeOptions {
   readonly range?: string
   /**
    * How to choose among the workers of the chosen version (actors/routing/strategy.ts), overriding the
-   * capability's own `routing`: `round-robin`, `least-in-flight`, `latency-aware` or `affinity`. Applies to
-   * direct calls; the controller's relay routes by the capability's strategy.
+   * capability's own `routing`: `round-robin`, `least-in-flight`, `latency-aware` or `affinity`. Direct calls and
+   * the controller's relay both route by it (the request carries it, with the key, in `Invoke.route`).
    */
   readonly strategy?: StrategyName
   /** The affinity key, overriding the one the capability's `routing.key` takes from the input. */
@@ -111,6 +111,8 @@ interface Prepared {
   readonly codec: Codec | undefined
   readonly choice: Choice | undefined
   readonly placement: Placement | undefined
+  /** The routing hint the relay gets (`Invoke.route`). */
+  readonly route: Invoke["route"]
   readonly timeoutMs: number
 }
 
@@ -184,6 +186,9 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
     /** Routes at once: `invoke` below already runs inside the effect that sends the request. */
     const callNow: (invoke: Invoke, choice: Choice | undefined) => Effect.Effect<Reply> = direct === undefined ? link.call : direct.callNow
 
+    /** The relay's routing hint when a call names nothing but this client has a node: made once. */
+    const nodeRoute: Invoke["route"] = options.nodeId === undefined ? undefined : { node: options.nodeId }
+
     /** What a call of `target` with `input` needs, checked and encoded once: shared by `invoke` and `stream`. */
     const prepare = (target: Capability | string, input: unknown, invokeOptions: InvokeOptions | undefined): Prepared | CrankError => {
       let capability: string
@@ -210,11 +215,20 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
       const strategy = invokeOptions?.strategy ?? routing?.strategy ?? (invokeOptions?.key === undefined ? undefined : "affinity")
       const placement = invokeOptions?.placement
       let choice: Choice | undefined
+      let route: Invoke["route"]
       if (strategy !== undefined || placement !== undefined) {
         const key = strategy !== "affinity" ? undefined : (invokeOptions?.key ?? routing?.key?.(input))
         choice = { strategy, key: key === undefined ? undefined : String(key), node: options.nodeId, placement }
+        // The relay sees the same choice: it knows the capability's strategy, but not the key or this client's node.
+        route = {
+          ...(invokeOptions?.strategy === undefined ? {} : { strategy: invokeOptions.strategy }),
+          ...(choice.key === undefined ? {} : { key: choice.key }),
+          ...(options.nodeId === undefined ? {} : { node: options.nodeId }),
+        }
+      } else if (options.nodeId !== undefined) {
+        route = nodeRoute
       }
-      return { capability, range, payload, codec, choice, placement, timeoutMs: invokeOptions?.timeoutMs ?? defaultTimeoutMs }
+      return { capability, range, payload, codec, choice, placement, route, timeoutMs: invokeOptions?.timeoutMs ?? defaultTimeoutMs }
     }
 
     /** A fresh request of `prepared`: the id is taken when it is sent, so an effect run twice sends two requests. */
@@ -227,10 +241,11 @@ export const make = (options: ClientOptions): Effect.Effect<Client, CrankError, 
         input: prepared.payload,
         timeoutMs: prepared.timeoutMs,
       }
-      if (prepared.placement === undefined && stream === undefined) return request
+      if (prepared.placement === undefined && prepared.route === undefined && stream === undefined) return request
       return {
         ...request,
         ...(prepared.placement === undefined ? {} : { placement: prepared.placement }),
+        ...(prepared.route === undefined ? {} : { route: prepared.route }),
         ...(stream === undefined ? {} : { stream }),
       }
     }

@@ -73,8 +73,15 @@ export interface Controller {
 type Mail = Occurrence<Connection>
 
 /** The host of a network peer's address (`ws://10.0.0.7:51234` → `10.0.0.7`); in-memory peers have none. */
-/** The relay's routing choice for a request: only what the request itself asks (a placement); else the defaults. */
-const choiceOf = (invoke: Invoke): Choice | undefined => (invoke.placement === undefined ? undefined : { placement: invoke.placement })
+/**
+ * The relay's routing choice for a request: what the request itself carries (a placement, the caller's strategy,
+ * affinity key and node); none, the capability's own strategy with no allocation.
+ */
+const choiceOf = (invoke: Invoke): Choice | undefined => {
+  const route = invoke.route
+  if (route === undefined && invoke.placement === undefined) return undefined
+  return { strategy: route?.strategy, key: route?.key, node: route?.node, placement: invoke.placement }
+}
 
 const hostOf = (address: string): string | undefined => {
   const match = /^[a-z]+:\/\/(\[[^\]]*\]|[^:/]*)/.exec(address)

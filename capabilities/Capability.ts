@@ -38,8 +38,8 @@ export type StrategyName = (typeof strategyNames)[number]
 /**
  * A capability's default routing, used when a call names no strategy of its own: e.g. `{ strategy:
  * "least-in-flight" }`, or `{ strategy: "affinity", key: (input) => input.userId }` to send every request for one
- * key to one worker. The key is taken by the client from the input; the controller's relay, which never sees the
- * function, routes `affinity` round-robin.
+ * key to one worker. The key is taken by the client from the input and travels in the request (`Invoke.route`),
+ * so the controller's relay, which never sees the function, routes by the same key.
  */
 export interface Routing<I = any> {
   readonly strategy: StrategyName

@@ -12,7 +12,7 @@
  *   caller grants (`StreamCredit`), then one `StreamEnd` or `Failure` (transports/streams.ts).
  */
 import * as Schema from "effect/Schema"
-import { CapabilityDescriptor, PlacementSchema } from "../capabilities/Capability.ts"
+import { CapabilityDescriptor, PlacementSchema, strategyNames } from "../capabilities/Capability.ts"
 import { CrankError } from "../capabilities/CrankError.ts"
 
 export const protocolVersion = 1
@@ -94,6 +94,17 @@ export const Invoke = Schema.TaggedStruct("Invoke", {
   timeoutMs: Millis,
   /** What the serving worker must offer for this call (a GPU, labels), beyond the capability's own placement. */
   placement: Schema.optionalKey(PlacementSchema),
+  /**
+   * How the caller asked for this call to be routed, for the controller's relay (a client routing directly has
+   * used it already): the call's strategy, the affinity key it took from the input, and the caller's node.
+   */
+  route: Schema.optionalKey(
+    Schema.Struct({
+      strategy: Schema.optionalKey(Schema.Literals(strategyNames)),
+      key: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(1_024))),
+      node: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(256))),
+    }),
+  ),
   /**
    * Present on a streaming request: the items the caller has room for before it grants more (`StreamCredit`). The
    * serving side never sends more items than the caller has granted, so a slow caller holds at most this many.

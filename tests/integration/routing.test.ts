@@ -120,7 +120,7 @@ describe("routing on a mesh", () => {
   )
 
   it(
-    "prefers a healthy worker on the caller's node, and goes elsewhere when there is none",
+    "prefers a healthy worker on the caller's node (direct and relay), and goes elsewhere when there is none",
     scoped(
       Effect.gen(function* () {
         const { start, client, healthy } = yield* mesh
@@ -128,8 +128,9 @@ describe("routing on a mesh", () => {
         const far = yield* start(definition, "far", "n1")
         const near = yield* start(definition, "near", "n2")
         yield* healthy(2)
-        const local = yield* client({ nodeId: "n2" })
-        expect(tally((yield* times(10, local.invoke(Echo, { userId: "u" }))).map((o) => o.worker))).toEqual({ [near.id]: 10 })
+        for (const local of [yield* client({ nodeId: "n2" }), yield* client({ nodeId: "n2", direct: false })]) {
+          expect(tally((yield* times(10, local.invoke(Echo, { userId: "u" }))).map((o) => o.worker))).toEqual({ [near.id]: 10 })
+        }
         const elsewhere = yield* client({ nodeId: "n9" })
         expect(tally((yield* times(10, elsewhere.invoke(Echo, { userId: "u" }))).map((o) => o.worker))).toEqual({ [far.id]: 5, [near.id]: 5 })
       }),
@@ -137,7 +138,7 @@ describe("routing on a mesh", () => {
   )
 
   it(
-    "keeps a key on one worker: per call ({ strategy, key }) and by the capability's routing",
+    "keeps a key on one worker: per call ({ strategy, key }) and by the capability's routing (direct and relay)",
     scoped(
       Effect.gen(function* () {
         const { start, client, healthy } = yield* mesh
@@ -145,11 +146,17 @@ describe("routing on a mesh", () => {
         for (const name of ["a", "b", "c"]) yield* start(definition, name)
         yield* healthy(3)
         const c = yield* client()
+        // Through the relay too: the request carries the key the client took from the input.
+        const relay = yield* client({ direct: false })
         for (const user of ["ann", "bob", "cyd", "dee"]) {
           const perCall = yield* times(6, c.invoke(Echo, { userId: user }, { strategy: "affinity", key: user }))
           expect(new Set(perCall.map((o) => o.worker)).size).toBe(1)
           const byCapability = yield* times(6, c.invoke(Sticky, { userId: user }))
           expect(new Set(byCapability.map((o) => o.worker)).size).toBe(1)
+          const relayed = yield* times(6, relay.invoke(Sticky, { userId: user }))
+          expect(new Set(relayed.map((o) => o.worker)).size).toBe(1)
+          const relayedPerCall = yield* times(6, relay.invoke(Echo, { userId: user }, { strategy: "affinity", key: user }))
+          expect(new Set(relayedPerCall.map((o) => o.worker)).size).toBe(1)
         }
         // Without a strategy, round-robin spreads the same input over all three.
         expect(new Set((yield* times(6, c.invoke(Echo, { userId: "ann" }))).map((o) => o.worker)).size).toBe(3)
