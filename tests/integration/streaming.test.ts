@@ -126,6 +126,27 @@ describe("streaming capabilities in one process (async iterator)", () => {
     }
   })
 
+  it("a drain lets a stream in flight finish before the worker stops", async () => {
+    const mesh = await startTestMesh([counter])
+    try {
+      const worker = mesh.mesh.node.workers()[0]!
+      const seen: Array<number> = []
+      let drained: Promise<void> | undefined
+      for await (const { n } of mesh.stream(Count, { to: 50, tag: "mem-drain" }, { window: 4 })) {
+        seen.push(n)
+        if (n === 10) {
+          drained = Effect.runPromise(worker.drain(10_000))
+          await eventually("the worker to be draining", () => worker.state() === "draining")
+        }
+      }
+      expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+      await drained
+      expect(worker.state()).toBe("stopped")
+    } finally {
+      await mesh.stop()
+    }
+  })
+
   it("the deadline ends an endless stream with TIMEOUT and stops the generator", async () => {
     const mesh = await startTestMesh([counter])
     try {
