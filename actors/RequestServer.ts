@@ -264,7 +264,9 @@ export const make = (options: {
     if ((served.implementation.stream !== undefined) !== streaming) {
       return crankError(
         "INVALID_INPUT",
-        streaming ? `${served.key} has one output: call it with invoke, not stream` : `${served.key} answers with a stream: call it with stream, not invoke`,
+        streaming
+          ? `${served.key} has one output: call it with invoke, not stream (crank invoke without --stream)`
+          : `${served.key} answers with a stream: call it with stream, not invoke (crank invoke --stream)`,
       )
     }
     const input = served.decode(invoke.input)

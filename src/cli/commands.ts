@@ -66,7 +66,7 @@ ${timingsUsage}`,
   {
     name: "invoke",
     summary: "call a capability and print its result",
-    usage: `crank invoke <capability[@range]> ['<json input>'] [--controller URL] [--timeout MS] [--json] [--gpu] [--label K=V]
+    usage: `crank invoke <capability[@range]> ['<json input>'] [--controller URL] [--timeout MS] [--json] [--stream] [--gpu] [--label K=V]
 
   Sends one request through the mesh and prints the output as JSON.
   <capability[@range]>  e.g. hello.greet or hello.greet@^1 (semver range; default: any version)
@@ -74,6 +74,7 @@ ${timingsUsage}`,
   --controller URL      controller to ask (env CRANK_CONTROLLER_URL; default ws://127.0.0.1:7070)
   --timeout MS          the request's deadline (env CRANK_TIMEOUT_MS; default 30000)
   --json                print the output compactly on one line
+  --stream              call a streaming capability: one JSON line per item as it arrives
   --gpu                 only a worker offering a GPU may serve it (GPU workers serve only such calls)
   --label K=V           only a worker with this label may serve it (repeatable)
 

@@ -75,6 +75,24 @@ describe("crank dev <module>", () => {
     expect(JSON.parse(answer.stdout)).toEqual({ greeting: "Hello, dev", worker: "dev/hello-1" })
   }, 60_000)
 
+  it("streams a streaming capability's items as JSON lines with invoke --stream, and says to use it otherwise", async () => {
+    const port = await freePort()
+    const dev = processes.start(["dev", "tests/support/countWorker.ts", "--port", String(port), "--replicas", "1"])
+    await dev.waitForLine(/^test\.count\s+1\.0\.0\s+1\s/, 30_000)
+    const controller = `ws://127.0.0.1:${port}`
+    const streamed = await processes.run(["invoke", "test.count", '{"to":5}', "--stream", "--controller", controller])
+    expect(streamed.code, streamed.stderr).toBe(0)
+    expect(
+      streamed.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line)),
+    ).toEqual([1, 2, 3, 4, 5].map((n) => ({ n })))
+    const unary = await processes.run(["invoke", "test.count", '{"to":5}', "--controller", controller])
+    expect(unary.code).toBe(3)
+    expect(unary.stderr).toMatch(/^error INVALID_INPUT: test\.count@1\.0\.0 answers with a stream: .*crank invoke --stream/m)
+  }, 60_000)
+
   it("is a usage error for an unknown option, and for a module that is not there", async () => {
     const [option, missing] = await Promise.all([processes.run(["dev", "--frobnicate"]), processes.run(["dev", join(scratch, "nowhere")])])
     expect(option.code).toBe(2)

@@ -1,5 +1,6 @@
 /** `crank invoke`: call a capability and print its result. Its usage text lives in the command table (../commands.ts). */
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type { Placement } from "../../../capabilities/Capability.ts"
 import { CrankError } from "../../../capabilities/CrankError.ts"
 import type { CommandRun } from "../Command.ts"
@@ -26,6 +27,7 @@ export const run: CommandRun = (argv) =>
       json: { type: "boolean" },
       gpu: { type: "boolean" },
       label: { type: "string", multiple: true },
+      stream: { type: "boolean" },
     })
     const [ref, text, ...extra] = positionals
     if (ref === undefined) throw new UsageError("missing <capability[@range]>")
@@ -35,7 +37,12 @@ export const run: CommandRun = (argv) =>
     const timeoutMs = pickNumber(values.timeout, "timeout", 30_000)!
     const client = yield* connectClient(controllerUrl(values.controller), timeoutMs)
     const placement = placementOf(values.gpu === true, values.label ?? [])
-    const output = yield* client.invoke(ref, input, placement === undefined ? {} : { placement })
+    const options = placement === undefined ? {} : { placement }
+    if (values.stream) {
+      // One JSON line per item as it arrives: a pipe (`| head`, `| jq`) consumes at its own pace.
+      return yield* Stream.runForEach(client.stream(ref, input, options), (item) => Effect.sync(() => printLine(JSON.stringify(item))))
+    }
+    const output = yield* client.invoke(ref, input, options)
     if (values.json) printLine(JSON.stringify(output))
     else printJson(output)
   })
