@@ -6,7 +6,12 @@
  */
 import { defineWorker } from "crank-mesh"
 import { classifyImage } from "./classify.ts"
+import gpuWorker from "./gpu.ts"
 
 export const classify = classifyImage("cpu")
 
-export default defineWorker({ name: "image-classify", implements: [classify] })
+const worker = defineWorker({ name: "image-classify", implements: [classify] })
+export default worker
+
+/** Both registrations of image.classify: `crank dev` (and `npm start`) runs the GPU-labelled one beside this one. */
+export const workers = [worker, gpuWorker]

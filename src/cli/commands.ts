@@ -17,7 +17,8 @@ export const commands: ReadonlyArray<Command> = [
     usage: `crank dev [module ...] [--host 127.0.0.1] [--port 7070] [--replicas 2]
 
   Starts a controller and the given worker modules in this process, under one supervisor, through
-  the same loader as crank worker (a file, or a folder with index.ts). Without modules it runs every
+  the same loader as crank worker (a file, or a folder with index.ts; a module that exports
+  \`workers\` has all of them run, e.g. both registrations of image.classify). Without modules it runs every
   example in the package's examples/ folder. Workers reach the controller in memory; other processes
   (crank invoke, crank status, crank worker) reach it on ws://HOST:PORT. Logs every lifecycle
   transition; Ctrl-C (SIGINT) or SIGTERM drains the workers and stops cleanly.

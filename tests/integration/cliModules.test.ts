@@ -93,6 +93,16 @@ describe("crank dev <module>", () => {
     expect(unary.stderr).toMatch(/^error INVALID_INPUT: test\.count@1\.0\.0 answers with a stream: .*crank invoke --stream/m)
   }, 60_000)
 
+  it("runs every worker a module lists in its `workers` export: both registrations of image.classify", async () => {
+    const port = await freePort()
+    const dev = processes.start(["dev", "examples/image-classify", "--port", String(port), "--replicas", "1"])
+    await dev.waitForLine(/^image\.classify\s+1\.0\.0\s+2\s/, 30_000)
+    const status = await processes.run(["status", "--json", "--controller", `ws://127.0.0.1:${port}`])
+    expect(status.code, status.stderr).toBe(0)
+    const ids = (JSON.parse(status.stdout) as { workers: Array<{ id: string }> }).workers.map((w) => w.id).sort()
+    expect(ids).toEqual(["dev/image-classify-1", "dev/image-classify-gpu-1"])
+  }, 60_000)
+
   it("is a usage error for an unknown option, and for a module that is not there", async () => {
     const [option, missing] = await Promise.all([processes.run(["dev", "--frobnicate"]), processes.run(["dev", join(scratch, "nowhere")])])
     expect(option.code).toBe(2)

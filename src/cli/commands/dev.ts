@@ -8,7 +8,7 @@ import * as Node from "../../Node.ts"
 import type { CommandRun } from "../Command.ts"
 import { unavailable } from "../connect.ts"
 import { UsageError } from "../errors.ts"
-import { exampleModules, loadWorker } from "../loadWorker.ts"
+import { exampleModules, loadWorkers } from "../loadWorker.ts"
 import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber } from "../options.ts"
 import { printLine, table } from "../output.ts"
 import { timingOptions, tunablesFrom } from "../timings.ts"
@@ -29,7 +29,7 @@ export const run: CommandRun = (argv) =>
     const modules = positionals.length > 0 ? positionals : exampleModules()
     if (modules.length === 0) throw new UsageError("no worker modules given, and this package ships no examples/")
     // Through the same loader as `crank worker`: what runs here runs the same on its own node.
-    const definitions = yield* Effect.forEach(modules, (module) => Effect.promise(() => loadWorker(module)))
+    const definitions = (yield* Effect.forEach(modules, (module) => Effect.promise(() => loadWorkers(module)))).flat()
     const dataDir = pick(values["data-dir"], "dataDir")
     const node = yield* Node.start({
       nodeId: "dev",
