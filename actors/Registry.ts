@@ -18,6 +18,8 @@ import { crankError } from "../capabilities/CrankError.ts"
 import type { Offer } from "../capabilities/noWorkerMessage.ts"
 import { type ControlMessage, complaintOf, type Register, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo } from "../transports/Transport.ts"
+import type { Identity } from "../trust/identity.ts"
+import { type AccessMode, registrationRefusalOf, sameSecret } from "./authorization.ts"
 import { type BreakerOptions, outcomeOf } from "./breaker.ts"
 import { DescriptorPool } from "./descriptorPool.ts"
 import { Router } from "./Router.ts"
@@ -46,8 +48,13 @@ export type Occurrence<C> =
   | { readonly _tag: "Sweep" }
 
 export interface RegistryOptions extends Timings, RegistrationLimits {
-  /** When set, `Register` must carry this token. */
+  /** When set, `Register` must carry this token (compared in constant time). */
   readonly token?: string | undefined
+  /**
+   * Who may register (actors/authorization.ts): anyone (`open`, the default), or only a peer whose certificate
+   * allows it, as a worker of the node it names (`certificates`).
+   */
+  readonly access?: AccessMode | undefined
   /** Transitions kept per worker. */
   readonly transitionHistory: number
   /** Consecutive counted failures that open a worker's breaker in the relay; default the tunable's. */
@@ -56,15 +63,23 @@ export interface RegistryOptions extends Timings, RegistrationLimits {
   readonly breakerCoolDownMs?: number | undefined
 }
 
-/** Why the controller refused a peer: the label of `crank_refusals_total` in /metrics. */
-export type RefusalReason = "unauthorized" | "bad-frame" | "rate" | "silent" | "host" | LimitReason
+/**
+ * Why the controller refused a peer: the label of `crank_refusals_total` in /metrics. `unauthorized`: no or
+ * invalid credentials (a join token, a certificate); `forbidden`: a valid identity whose role may not do it;
+ * `id-taken`: a registration under the id of a worker live on another connection; `origin`: a browser page from
+ * an origin not allowed; `tls`: a TLS handshake refused (no certificate, another CA's, plain ws:// to wss://).
+ */
+export type RefusalReason = "unauthorized" | "forbidden" | "id-taken" | "origin" | "tls" | "bad-frame" | "rate" | "silent" | "host" | LimitReason
 
-const refusal = <C>(connection: C, code: "UNAUTHORIZED" | "BAD_FRAME" | "LIMIT_EXCEEDED", message: string): ReadonlyArray<Command<C>> => [
+const refusal = <C>(connection: C, code: "UNAUTHORIZED" | "FORBIDDEN" | "BAD_FRAME" | "LIMIT_EXCEEDED", message: string): ReadonlyArray<Command<C>> => [
   { _tag: "Send", connection, message: complaintOf(crankError(code, message)) },
   { _tag: "Close", connection, info: { code: CloseCodes.policyViolation, reason: message } },
 ]
 
-export class Registry<C extends { readonly isOpen: () => boolean }> {
+/** A worker whose link may still be its own: registered, healthy or draining (stale ones have gone silent). */
+const isLive = (state: string): boolean => state === "registered" || state === "healthy" || state === "draining"
+
+export class Registry<C extends { readonly isOpen: () => boolean; readonly peer?: Identity | undefined }> {
   private readonly byId = new Map<string, WorkerRecord<C>>()
   private readonly byConnection = new Map<C, WorkerRecord<C>>()
   private readonly router = new Router<WorkerRecord<C>>()
@@ -203,8 +218,13 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
 
   private onRegister(connection: C, message: Register, now: number): ReadonlyArray<Command<C>> {
     const { token } = this.options
-    if (token !== undefined && message.token !== token) {
+    if (token !== undefined && !sameSecret(message.token, token)) {
       return this.refuse("unauthorized", refusal(connection, "UNAUTHORIZED", `worker ${message.workerId}: missing or wrong join token`))
+    }
+    const denied = registrationRefusalOf(this.options.access ?? "open", connection.peer, message)
+    if (denied !== undefined) {
+      const code = denied.code === "FORBIDDEN" ? "FORBIDDEN" : "UNAUTHORIZED"
+      return this.refuse(code === "FORBIDDEN" ? "forbidden" : "unauthorized", refusal(connection, code, denied.message))
     }
     const tooMuch = refusalOf(message, this.options)
     if (tooMuch !== undefined) {
@@ -221,8 +241,20 @@ export class Registry<C extends { readonly isOpen: () => boolean }> {
     }
     const commands: Array<Command<C>> = []
     let previous = this.byId.get(message.workerId)
+    if (previous !== undefined && previous.connection !== connection && previous.connection.isOpen() && isLive(previous.state)) {
+      // A live worker's id is never taken by another connection, in any mode: whoever asks may be an impostor, and
+      // a worker that really reconnected is let in once its old link is seen to close (or goes stale).
+      return this.refuse(
+        "id-taken",
+        refusal(
+          connection,
+          "FORBIDDEN",
+          `worker ${message.workerId} is ${previous.state} on another connection; a second connection cannot take its id (it may register once that connection has closed)`,
+        ),
+      )
+    }
     if (previous !== undefined && previous.connection !== connection) {
-      // The same worker on a new connection: it reconnected. The old link is dead or dying; drop it.
+      // The same worker on a new connection: it reconnected. The old link is dead, or silent for a stale window; drop it.
       this.byConnection.delete(previous.connection)
       commands.push({ _tag: "Close", connection: previous.connection, info: { code: CloseCodes.normal, reason: "replaced by a newer connection" } })
       if (previous.state === "draining") {

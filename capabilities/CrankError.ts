@@ -22,6 +22,7 @@ export const SystemErrorCodes = [
   "UNAVAILABLE",
   "DRAINING",
   "UNAUTHORIZED",
+  "FORBIDDEN",
   "LIMIT_EXCEEDED",
   "INTERNAL",
 ] as const
@@ -44,6 +45,7 @@ const retriableByDefault: Record<SystemErrorCode, boolean> = {
   UNAVAILABLE: true,
   DRAINING: true,
   UNAUTHORIZED: false,
+  FORBIDDEN: false,
   LIMIT_EXCEEDED: false,
   INTERNAL: false,
 }

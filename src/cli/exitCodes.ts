@@ -16,6 +16,7 @@ export const exitCodes: Record<string, number> = {
   CANCELLED: 12,
   INTERNAL: 13,
   LIMIT_EXCEEDED: 15,
+  FORBIDDEN: 16,
   /** The CLI's own: a worker module that cannot be loaded (`crank worker`, `crank dev`). */
   WORKER_MODULE: 14,
 }

@@ -215,7 +215,7 @@ describe("heartbeats (virtual time)", () => {
   )
 
   it(
-    "re-registering on a new connection before the old one is seen to drop keeps the worker routable",
+    "a second connection cannot take a live worker's id; once the old link is seen to close, the worker registers on the new one",
     virtual((transport) =>
       Effect.gen(function* () {
         const controller = yield* Controller.make({ addresses: [address] })
@@ -224,17 +224,26 @@ describe("heartbeats (virtual time)", () => {
         yield* first.beat
         yield* expectState(controller, "twice", "healthy")
 
-        // A half-open link: the worker reconnects while the controller still thinks the old link is up.
+        // Another connection asks for the live id (an impostor, or the worker itself behind a half-open link):
+        // refused with a reason, and the first link keeps serving.
         const second = yield* fakeWorker(transport, "twice")
         yield* second.register
-        yield* settled("registered on the new link", () => second.inbox.some((m) => m._tag === "Registered"))
-        // The old link is closed by the controller as replaced.
-        yield* settled("old link closed", () => first.closes.length === 1)
-        expect(first.closes[0]!.reason).toContain("replaced")
-        yield* second.beat
-        yield* settled("acked", () => second.inbox.some((m) => m._tag === "HeartbeatAck"))
-        expect(stateAt(controller, "twice")).toBe("healthy")
-        expect(yield* controller.serve(greet("r1"))).toMatchObject({ _tag: "Result", id: "r1" })
+        yield* settled("refused", () => second.closes.length === 1)
+        expect(second.inbox).toMatchObject([{ _tag: "Failure", code: "FORBIDDEN" }])
+        expect(second.closes[0]!.reason).toContain("worker twice is healthy on another connection")
+        expect(first.closes).toEqual([])
+        expect(controller.refusals().get("id-taken")).toBe(1)
+        expect(yield* controller.serve(greet("r1"))).toMatchObject({ _tag: "Result", output: { greeting: "from the fake" } })
+
+        // The old link closes: now a new connection may register the id, and serves.
+        yield* first.connection.close()
+        yield* expectState(controller, "twice", "stale")
+        const third = yield* fakeWorker(transport, "twice")
+        yield* third.register
+        yield* settled("registered on the new link", () => third.inbox.some((m) => m._tag === "Registered"))
+        yield* third.beat
+        yield* expectState(controller, "twice", "healthy")
+        expect(yield* controller.serve(greet("r2"))).toMatchObject({ _tag: "Result", id: "r2" })
       }),
     ),
   )
