@@ -51,7 +51,13 @@ export const receive = (window: number, wire: StreamWire): Stream.Stream<unknown
       let finished = false
       const refused = wire.open({
         chunk: (items) => {
-          if (!finished) Queue.offerAllUnsafe(queue, items)
+          if (finished) return
+          // Room for a whole window is kept: a peer that sends past its credit breaks the protocol.
+          if (Queue.offerAllUnsafe(queue, items).length > 0) {
+            finished = true
+            Queue.failCauseUnsafe(queue, Cause.fail(crankError("BAD_FRAME", `the peer sent more stream items than the ${window} granted`)))
+            wire.cancel()
+          }
         },
         end: () => {
           finished = true
