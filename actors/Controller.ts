@@ -20,7 +20,10 @@ import { type CrankError, crankError } from "../capabilities/CrankError.ts"
 import { noWorkerMessage } from "../capabilities/noWorkerMessage.ts"
 import { complaintOf, failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type Connection, type Handlers, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
+import type { Identity } from "../trust/identity.ts"
+import { type AccessMode, actionOf, Caller, certificateCapabilityId, refusalOf } from "./authorization.ts"
 import { callWithin } from "./callWithin.ts"
+import { identityKey, type SigningAuthority, signingImplementation } from "./certificateSigning.ts"
 import type { Implementation } from "./Implementation.ts"
 import { type Command, type Occurrence, type RefusalReason, Registry, type Route, type WorkerRecord } from "./Registry.ts"
 import * as RequestServer from "./RequestServer.ts"
@@ -39,6 +42,13 @@ export interface ControllerOptions {
   readonly addresses: ReadonlyArray<string>
   /** When set, `Register` must carry this token or is refused with `UNAUTHORIZED`. */
   readonly token?: string
+  /**
+   * Who may do what (actors/authorization.ts): `open` (default: one process, or `--insecure`), or `certificates`:
+   * each connection what its certificate's role allows, and a connection without one only `certificate.sign_csr`.
+   */
+  readonly access?: AccessMode
+  /** The CA and join tokens `certificate.sign_csr` signs with; without it the controller signs nothing. */
+  readonly signer?: SigningAuthority
   /** More capabilities the controller serves itself, beside `crank.status`, `crank.drain` and `crank.routes`. */
   readonly implementations?: ReadonlyArray<Implementation>
   /** Plain HTTP on its listeners' ports (the dashboard), built once the controller exists. */
@@ -66,11 +76,19 @@ export interface Controller {
   readonly recovering: () => boolean
   /** Peers refused so far, by reason (limits, token, rate, silence): `crank_refusals_total` in /metrics. */
   readonly refusals: () => ReadonlyMap<RefusalReason, number>
+  /**
+   * Counts and logs a refusal decided outside the controller (its transport refused a TLS handshake or a browser
+   * origin): `remoteAddress` and `detail` go to the log.
+   */
+  readonly refused: (reason: RefusalReason, remoteAddress: string, detail: string) => void
   /** Picks a worker and relays `invoke` to it: the data path for callers that cannot dial workers. */
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
 }
 
 type Mail = Occurrence<Connection>
+
+/** Capabilities the controller answers itself: its `crank.*` and `certificate.sign_csr`. */
+const isSystem = (capability: string): boolean => capability.startsWith("crank.") || capability === certificateCapabilityId
 
 /** The host of a network peer's address (`ws://10.0.0.7:51234` → `10.0.0.7`); in-memory peers have none. */
 /**
@@ -111,6 +129,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     const registry = new Registry<Connection>({
       ...timings,
       token: options.token,
+      access: options.access,
       transitionHistory: yield* Tunable.transitionHistory,
       maxCapabilitiesPerWorker: yield* Tunable.maxCapabilitiesPerWorker,
       maxIdLength: yield* Tunable.maxIdLength,
@@ -127,6 +146,16 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     const transitions = yield* PubSub.sliding<LifecycleTransition>(4_096)
     // Closes and refusals run beside the mailbox, in the controller's scope: a peer slow to close never stalls it.
     const runBeside = yield* FiberSet.makeRuntime<never, void, never>()
+
+    const access = options.access ?? "open"
+    /** Open connections by the identity their certificate proves: an id in use is not signed for another process. */
+    const identities = new Map<string, number>()
+
+    /** Logs a refusal as it happens: who, and why (the peer reads the same reason). */
+    const logRefusal = (connection: Connection, reason: string): Effect.Effect<void> =>
+      Effect.logWarning(
+        `controller: refused ${connection.remoteAddress}${connection.peer === undefined ? "" : ` (${connection.peer.role} ${connection.peer.id})`}: ${reason}`,
+      )
 
     const perform = (command: Command<Connection>): void => {
       switch (command._tag) {
@@ -150,8 +179,11 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       switch (command._tag) {
         case "Send":
           return Effect.ignore(command.connection.send(command.message))
-        case "Close":
-          return Effect.sync(() => void runBeside(command.connection.close(command.info)))
+        case "Close": {
+          const close = Effect.sync(() => void runBeside(command.connection.close(command.info)))
+          // The registry closes with 1008 only to refuse (a token, a certificate, an id taken, a limit): say so.
+          return command.info.code === CloseCodes.policyViolation ? Effect.andThen(logRefusal(command.connection, command.info.reason), close) : close
+        }
         case "Published":
           return Effect.sync(() => void PubSub.publishUnsafe(transitions, command.transition))
       }
@@ -246,12 +278,21 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       routes: () => registry.routes(),
       recovering: () => clock.currentTimeMillisUnsafe() < recoveringUntil,
       refusals: () => registry.refusals(),
+      refused: (reason, remoteAddress, detail) => {
+        registry.refuse(reason, undefined)
+        runBeside(Effect.logWarning(`controller: refused ${remoteAddress} (${reason}): ${detail}`))
+      },
       transitions,
-      serve: (invoke) => (invoke.capability.startsWith("crank.") ? system.serve(invoke) : relay(invoke)),
+      serve: (invoke) => (isSystem(invoke.capability) ? system.serve(invoke) : relay(invoke)),
     }
+    const inUse = (identity: Identity): boolean => (identities.get(identityKey(identity)) ?? 0) > 0
     const system = RequestServer.make({
       workerId: "controller",
-      implementations: [...systemImplementations(controller, yield* Clock.currentTimeMillis), ...(options.implementations ?? [])],
+      implementations: [
+        ...systemImplementations(controller, yield* Clock.currentTimeMillis),
+        ...(options.signer === undefined ? [] : [signingImplementation(options.signer, inUse)]),
+        ...(options.implementations ?? []),
+      ],
       maxInFlight: yield* Tunable.maxInFlightPerWorker,
       clock,
     })
@@ -263,8 +304,39 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       perform({ _tag: "Close", connection, info: { code: CloseCodes.policyViolation, reason } })
     }
 
+    /**
+     * A request from `connection`, if its certificate allows it (actors/authorization.ts): system capabilities
+     * answered here with the caller's identity at hand (`Caller`), the rest relayed. A refusal, and a join or renewal
+     * refused by the signer, is counted and logged; the connection stays open for what it may do.
+     */
+    const serveFrom = (connection: Connection, invoke: Invoke, relayed: (invoke: Invoke) => Effect.Effect<Reply>): Effect.Effect<Reply> => {
+      const denied = refusalOf(access, connection.peer, actionOf(invoke.capability))
+      if (denied !== undefined) return Effect.as(refusedRequest(connection, denied), failureOf(invoke.id, denied))
+      if (!isSystem(invoke.capability)) return relayed(invoke)
+      if (invoke.capability === certificateCapabilityId && options.signer === undefined) {
+        return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", "this controller has no CA (it runs with --insecure): it signs no certificates")))
+      }
+      const answer = system.answer(invoke).pipe(Effect.provideService(Caller, { peer: connection.peer }))
+      return invoke.capability !== certificateCapabilityId
+        ? answer
+        : Effect.tap(answer, (reply) =>
+            reply._tag === "Failure" && (reply.code === "UNAUTHORIZED" || reply.code === "FORBIDDEN")
+              ? refusedRequest(connection, crankError(reply.code, reply.message))
+              : Effect.void,
+          )
+    }
+
+    /** Counts and logs a refused request. */
+    const refusedRequest = (connection: Connection, error: CrankError): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        registry.refuse(error.code === "FORBIDDEN" ? "forbidden" : "unauthorized", undefined)
+        return logRefusal(connection, `${error.code} ${error.message}`)
+      })
+
     const accept = (connection: Connection): Handlers => {
       const limit = new FixedWindow(maxControlMessagesPerSecond, 1_000)
+      const identity = connection.peer === undefined ? undefined : identityKey(connection.peer)
+      if (identity !== undefined) identities.set(identity, (identities.get(identity) ?? 0) + 1)
       const host = hostOf(connection.remoteAddress)
       const fromHost = host === undefined ? 0 : (perHost.get(host) ?? 0) + 1
       if (host !== undefined) perHost.set(host, fromHost)
@@ -294,6 +366,11 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
           if (verdict === "overFirst") refuse(connection, "rate", "BAD_FRAME", `more than ${maxControlMessagesPerSecond} control messages in a second`)
         },
         onClose: () => {
+          if (identity !== undefined) {
+            const left = (identities.get(identity) ?? 1) - 1
+            if (left === 0) identities.delete(identity)
+            else identities.set(identity, left)
+          }
           if (host !== undefined) {
             const left = (perHost.get(host) ?? 1) - 1
             if (left === 0) perHost.delete(host)
@@ -305,12 +382,12 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         },
         serve: (invoke) => {
           active = true
-          return invoke.capability.startsWith("crank.")
-            ? system.answer(invoke)
-            : Effect.map(relay({ ...invoke, id: prefix + invoke.id }), (reply) => ({ ...reply, id: invoke.id }))
+          return serveFrom(connection, invoke, (invoke) => Effect.map(relay({ ...invoke, id: prefix + invoke.id }), (reply) => ({ ...reply, id: invoke.id })))
         },
         serveStream: (invoke) => {
           active = true
+          const denied = refusalOf(access, connection.peer, actionOf(invoke.capability))
+          if (denied !== undefined) return Stream.fromEffect(Effect.andThen(refusedRequest(connection, denied), Effect.fail(denied)))
           return relayStream({ ...invoke, id: prefix + invoke.id })
         },
       }

@@ -25,12 +25,20 @@
  * ```
  */
 import { createHash, timingSafeEqual } from "node:crypto"
+import * as Context from "effect/Context"
 import { type CrankError, crankError } from "../capabilities/CrankError.ts"
 import type { Register } from "../transports/Envelope.ts"
 import { type Action, type Identity, may, permissions } from "../trust/identity.ts"
 
 /** Who may do what on a controller: everyone (`open`), or what each peer's certificate allows (`certificates`). */
 export type AccessMode = "open" | "certificates"
+
+/**
+ * Who made the request a system handler is serving: the controller provides it around each request from a
+ * connection, so a handler such as `certificate.sign_csr` can tell a renewal (a peer renewing itself) from a join.
+ * Absent peer: the connection proved nothing, or the call came from this process (`controller.serve`).
+ */
+export const Caller = Context.Reference<{ readonly peer?: Identity | undefined }>("crank/Caller", { defaultValue: () => ({}) })
 
 /** The capability a connection without a certificate may call (with a join token): how it gets one. */
 export const certificateCapabilityId = "certificate.sign_csr"

@@ -125,4 +125,45 @@ export const CrankRoutes = defineCapability({
   tags: ["system"],
 })
 
-export const systemCapabilities = [CrankStatus, CrankDrain, CrankRoutes] as const
+/**
+ * How a peer gets a certificate from the controller's CA (docs/security.md). With a join token: for the token's
+ * role and the `id` asked for (a node's id for a worker), the token spent. Without one: a renewal, over a
+ * connection whose own certificate proves that very identity. The CA decides what the certificate says; the CSR
+ * only proves its sender holds the key. Served by the controller to anyone, as it is how one gets credentials.
+ */
+export const CertificateSignCsr = defineCapability({
+  id: "certificate.sign_csr",
+  version: "1.0.0",
+  name: "Sign a certificate request",
+  description:
+    "Signs a peer's CSR with the controller's CA: with a join token, for its role and the id asked; without one, a renewal of the caller's own identity.",
+  input: Schema.Struct({
+    /** PEM (PKCS#10) of an ECDSA P-256 key the caller keeps. */
+    csr: Schema.String.check(Schema.isMaxLength(16_384)),
+    /** The identity's id: a node's id for a worker (its workers are `<id>/<name>`). */
+    id: Schema.String.check(Schema.isMaxLength(128)),
+    /** A join token (`crank token create`); absent: a renewal of the identity the caller's certificate proves. */
+    token: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(512))),
+  }),
+  output: Schema.Struct({
+    /** The caller's certificate (PEM): `spiffe://crank/<role>/<id>` as its one URI SAN. */
+    certificate: Schema.String,
+    /** The CA's certificate (PEM): the one CA the caller trusts from now on. */
+    caCertificate: Schema.String,
+    role: Schema.Literals(["worker", "client", "operator"]),
+    id: Schema.String,
+    /** When the certificate expires (ms since the epoch): renew before. */
+    notAfter: Schema.Number,
+  }),
+  errors: [
+    {
+      code: "UNAUTHORIZED",
+      description: "no join token and no certificate to renew, or a token that is malformed, unknown, wrong, revoked, expired or used up",
+      retriable: false,
+    },
+    { code: "FORBIDDEN", description: "a renewal of another identity than the caller's own, or an id another live connection holds", retriable: false },
+  ],
+  tags: ["system"],
+})
+
+export const systemCapabilities = [CrankStatus, CrankDrain, CrankRoutes, CertificateSignCsr] as const
