@@ -19,11 +19,13 @@ import * as FiberSet from "effect/FiberSet"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { type Actor, createActor } from "xstate"
 import { descriptorOf } from "../capabilities/Capability.ts"
 import { crankError, messageOf } from "../capabilities/CrankError.ts"
-import { type CapabilityStats, type ControlMessage, protocolVersion, type Registered } from "../transports/Envelope.ts"
+import { type CapabilityStats, type ControlMessage, failureOf, protocolVersion, type Registered } from "../transports/Envelope.ts"
 import { CloseCodes, type CloseInfo, type Connection, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
+import { refusalOf } from "./authorization.ts"
 import { defaultDataRoot, ensureDir, workerDataDir } from "./dataDirectory.ts"
 import * as RequestServer from "./RequestServer.ts"
 import { Tunable } from "./Tunables.ts"
@@ -129,7 +131,18 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
         ? undefined
         : (yield* transport.listen(
             options.listen,
-            () => ({ onMessage: () => {}, onClose: () => {}, serve: server.answer, serveStream: server.serveStream }),
+            // Over mutual TLS a peer proves a role: only one that may invoke is served here (a worker's certificate may not).
+            (link) => {
+              const denied = link.peer === undefined ? undefined : refusalOf("certificates", link.peer, "invoke")
+              return denied === undefined
+                ? { onMessage: () => {}, onClose: () => {}, serve: server.answer, serveStream: server.serveStream }
+                : {
+                    onMessage: () => {},
+                    onClose: () => {},
+                    serve: (invoke) => Effect.succeed(failureOf(invoke.id, denied)),
+                    serveStream: () => Stream.fail(denied),
+                  }
+            },
             options.http === undefined ? {} : { http: options.http },
           )).address
 
@@ -154,7 +167,10 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
             runFork(drain(message.deadlineMs))
             return
           case "Failure":
-            Deferred.doneUnsafe(registered, Exit.fail(crankError(message.code === "UNAUTHORIZED" ? "UNAUTHORIZED" : "UNAVAILABLE", message.message)))
+            Deferred.doneUnsafe(
+              registered,
+              Exit.fail(crankError(message.code === "UNAUTHORIZED" || message.code === "FORBIDDEN" ? message.code : "UNAVAILABLE", message.message)),
+            )
             return
         }
       }
@@ -218,7 +234,7 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
       Effect.tapError((error) =>
         error._tag === "Disconnected"
           ? Effect.logInfo(`worker ${workerId}: connection closed (${error.info.code} ${error.info.reason}); reconnecting`)
-          : error._tag === "CrankError" && error.code === "UNAUTHORIZED"
+          : error._tag === "CrankError" && (error.code === "UNAUTHORIZED" || error.code === "FORBIDDEN")
             ? Effect.logWarning(`worker ${workerId}: the controller refused it (${error.message}); retrying`)
             : // The first failure and every tenth after it are worth a line: a worker waiting for its controller says so.
               (++failedAttempts % 10 === 1 ? Effect.logInfo : Effect.logDebug)(

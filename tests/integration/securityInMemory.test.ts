@@ -9,8 +9,10 @@ import { join } from "node:path"
 import { Effect, References, type Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Controller from "../../actors/Controller.ts"
+import * as Worker from "../../actors/Worker.ts"
 import { descriptorOf } from "../../capabilities/Capability.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
+import helloWorker from "../../examples/hello/index.ts"
 import { type ControlMessage, type Invoke, protocolVersion, type Reply } from "../../transports/Envelope.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import { type CloseInfo, Transport } from "../../transports/Transport.ts"
@@ -208,6 +210,26 @@ describe("trust in memory: who may do what", () => {
         expect(failureCode(taken)).toMatch(/^FORBIDDEN: worker n1 is connected now/)
         const elsewhere = yield* anonymous.call("certificate.sign_csr", { csr: yield* csrFor({ role: "worker", id: "n3" }), id: "n3", token: once })
         expect(elsewhere._tag).toBe("Result")
+      }),
+    ))
+
+  it("a worker serves a direct link only to a peer that may invoke (a client, an operator), never to another worker's certificate", () =>
+    run(
+      Effect.gen(function* () {
+        const { transport } = yield* secureMesh
+        const worker = yield* Worker.start(helloWorker, { controller: address, listen: "memory://n1-hello", workerId: "n1/hello-1", nodeId: "n1" }).pipe(
+          Effect.provideService(Transport, transport),
+        )
+        const dial = (peer: Identity) => {
+          transport.as = peer
+          return transport.connect(worker.address!, () => ({ onMessage: () => {}, onClose: () => {}, serve: () => Effect.never }))
+        }
+        const greet = invoke("hello.greet", { message: "direct" })
+        const asWorker = yield* dial({ role: "worker", id: "n2" })
+        expect(failureCode(yield* asWorker.call(greet))).toBe("FORBIDDEN: worker n2 may not invoke: it needs the client or operator role")
+        const asClient = yield* dial({ role: "client", id: "c1" })
+        expect(yield* asClient.call(greet)).toMatchObject({ _tag: "Result", output: { greeting: "Hello, direct" } })
+        expect(worker.completed()).toBe(1)
       }),
     ))
 
