@@ -15,16 +15,23 @@
  * Close codes follow RFC 6455 and every close has a human reason; `onClose` is called once per connection.
  * A listener closing its scope closes its connections with 1001 and then its HTTP server.
  *
+ * `wss://` is mutual TLS with the mesh's CA (`wsTls.ts`): a listener asks every client for a certificate and a
+ * dialer checks the server's; each connection's `peer` is the identity the other end proved. Every peer refused
+ * (in the TLS handshake, by its certificate, or an upgrade from a browser page of another origin, `originPolicy.ts`)
+ * is reported once to `onRefusal` with a reason, and reaches neither `accept` nor the `http` handler. `renew()`
+ * gives TLS listeners the certificate `credentials()` now returns; open connections keep theirs.
+ *
  * The files, one concern each as in ws's lib/: this one listens (an `http.Server` of its own, so plain HTTP
  * pages can share the port through a listener's `http` handler) and dials; `wsConnection.ts` is one connection's protocol;
- * `frameCodec.ts` the frames; `keepalive.ts` the ping timer; `limits.ts` the defaults. Effects (handlers,
+ * `frameCodec.ts` the frames; `keepalive.ts` the ping timer; `limits.ts` the defaults; `wsTls.ts` and `caPin.ts`
+ * who may connect over TLS; `originPolicy.ts` which browser pages may. Effects (handlers,
  * logs) are run from ws's plain callbacks with the services captured when `listen` or `connect` ran.
  */
 import * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
-import type { SecureContextOptions } from "node:tls"
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from "node:tls"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -33,29 +40,56 @@ import WebSocket, { WebSocketServer } from "ws"
 import { messageOf } from "../capabilities/CrankError.ts"
 import { Keepalive } from "./keepalive.ts"
 import { limitsWith, type WebSocketLimits } from "./limits.ts"
+import { makeOriginPolicy, normalizeOrigins, type OriginPolicy } from "./originPolicy.ts"
 import { CloseCodes, type Connection, type Handlers, type HttpHandler, type Listener, Transport, TransportError } from "./Transport.ts"
 import { type Site, type Socket, WsConnection } from "./wsConnection.ts"
+import {
+  admit,
+  dialRefusal,
+  dialTls,
+  listenerRefusal,
+  listenerTlsOptions,
+  peerOfSocket,
+  type Refusal,
+  remoteOfTlsSocket,
+  secureContextOptions,
+  type WebSocketTlsOptions,
+} from "./wsTls.ts"
 
+export { caFingerprintOf } from "./caPin.ts"
 export { defaultLimits, type WebSocketLimits } from "./limits.ts"
-
-/** TLS material for `wss://`: the server's key and certificate, and for mutual TLS the CA and client cert. */
-export interface TlsOptions extends SecureContextOptions {
-  /** Server: ask clients for a certificate (mutual TLS). */
-  readonly requestCert?: boolean
-  /** Refuse peers whose certificate does not verify against `ca`. Default true, as in Node. */
-  readonly rejectUnauthorized?: boolean
-  /** Client: the name to verify the server's certificate against, when it differs from the host dialled. */
-  readonly servername?: string
-}
+export { type Credentials, peerOfRequest, type RefusalReason, type WebSocketTlsOptions } from "./wsTls.ts"
 
 export interface WebSocketTransportOptions extends Partial<WebSocketLimits> {
-  /** Needed to listen on `wss://`; used by `connect` for `wss://` (a client without it trusts Node's CAs). */
-  readonly tls?: TlsOptions
+  /**
+   * Mutual TLS with the mesh's CA for `wss://` (see `WebSocketTlsOptions`): needed to listen on `wss://`. A dialer
+   * without it trusts Node's root CAs, presents no certificate, and its connections have no `peer`.
+   */
+  readonly tls?: WebSocketTlsOptions
+  /**
+   * Browser origins allowed to open a WebSocket (e.g. "http://127.0.0.1:7070"). An upgrade carrying an `Origin`
+   * header not in this list (and not the listener's own origin) is refused with HTTP 403 and a reason. Requests
+   * with no Origin (non-browser clients) are not affected. Default: only the listener's own origin.
+   */
+  readonly allowedOrigins?: ReadonlyArray<string>
+  /**
+   * Called once per refused peer with a reason (`RefusalReason`: "not-signed-by-ca", "expired", "no-certificate",
+   * "handshake-failed", "unexpected-server", "origin"...), where it came from and a sentence, so the owner can log
+   * and count it. A listener reports the clients it refused; a dialer the servers it refused.
+   */
+  readonly onRefusal?: (reason: string, remoteAddress: string, detail: string) => void
 }
 
 export interface WebSocketTransport extends Transport {
   /** The limits in force: the defaults with this transport's overrides. */
   readonly limits: WebSocketLimits
+  /**
+   * Reads `tls.credentials()` again and gives every `wss://` listener of this transport that certificate for the
+   * handshakes to come (`server.setSecureContext`); open connections keep going. Dials read `credentials()` each
+   * time and need no renewal. Credentials that are missing or do not make a TLS context (a key that is not the
+   * certificate's) are logged as an error and change nothing: the listeners keep their current certificate.
+   */
+  readonly renew: () => Effect.Effect<void>
 }
 
 interface ParsedAddress {
@@ -86,10 +120,17 @@ const parseAddress = (address: string): ParsedAddress | TransportError => {
 
 function ignore(): void {}
 
+function readRemoteAddress(socket: { readonly remoteAddress?: string | undefined }): void {
+  void socket.remoteAddress
+}
+
 const urlHostOf = (ip: string | undefined): string => (ip === undefined ? "unknown" : ip.includes(":") ? `[${ip}]` : ip)
 
-const rejectUpgrade = (socket: { write(data: string): unknown; destroy(): unknown }, status: string): void => {
-  socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+const rejectUpgrade = (socket: { write(data: string): unknown; destroy(): unknown }, status: string, reason = ""): void => {
+  const body = reason === "" ? "" : `${reason}\n`
+  socket.write(
+    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
   socket.destroy()
 }
 
@@ -114,6 +155,10 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
   const limits = limitsWith(options)
   const keepalive = new Keepalive(limits.pingIntervalMs)
   const tls = options.tls
+  const allowedOrigins = normalizeOrigins(options.allowedOrigins)
+  const onRefusal = options.onRefusal
+  /** The `wss://` listeners open now: what `renew` updates. */
+  const tlsListeners = new Set<ListenerState>()
 
   const listen: Transport["listen"] = (address, accept, listenOptions) =>
     Effect.acquireRelease(
@@ -122,18 +167,19 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
         if (parsed instanceof TransportError) return Effect.fail(parsed)
         if (parsed.scheme === "wss" && tls === undefined) {
           return Effect.fail(
-            new TransportError({ reason: "ListenFailed", address, message: `listening on wss:// needs the transport's tls option (key and cert)` }),
+            new TransportError({ reason: "ListenFailed", address, message: `listening on wss:// needs the transport's tls option (credentials)` }),
           )
         }
         return Effect.callback<ListenerState, TransportError>((resume) => {
-          const state = new ListenerState(parsed, accept, {
-            limits,
-            run: Effect.runForkWith(context),
-            keepalive,
-            clock: clockOf(context),
-            connections: new Set(),
-          })
-          state.start(tls, listenOptions?.http ?? refuseHttp, (error) =>
+          const run = Effect.runForkWith(context)
+          const state = new ListenerState(
+            parsed,
+            accept,
+            { limits, run, keepalive, clock: clockOf(context), connections: new Set() },
+            { tls, allowedOrigins, report: reporter(onRefusal, run) },
+          )
+          state.start(listenOptions?.http ?? refuseHttp, (error) => {
+            if (error === undefined && parsed.scheme === "wss") tlsListeners.add(state)
             resume(
               error === undefined
                 ? Effect.succeed(state)
@@ -145,11 +191,15 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
                         (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? `address in use: ${address}` : `cannot listen on ${address}: ${error.message}`,
                     }),
                   ),
-            ),
-          )
+            )
+          })
         })
       }),
-      (state) => state.close,
+      (state) =>
+        Effect.andThen(
+          Effect.sync(() => tlsListeners.delete(state)),
+          state.close,
+        ),
     )
 
   const connect: Transport["connect"] = (address, handlers) =>
@@ -157,15 +207,46 @@ export const make = (options: WebSocketTransportOptions = {}): WebSocketTranspor
       Effect.flatMap(Effect.context<never>(), (context) => {
         const parsed = parseAddress(address)
         if (parsed instanceof TransportError) return Effect.fail(parsed)
-        const site: Site = { limits, run: Effect.runForkWith(context), keepalive, clock: clockOf(context), connections: undefined }
-        return dial(address, parsed, site, tls, handlers)
+        const run = Effect.runForkWith(context)
+        const site: Site = { limits, run, keepalive, clock: clockOf(context), connections: undefined }
+        return dial(address, parsed, site, parsed.scheme === "wss" ? tls : undefined, reporter(onRefusal, run), handlers)
       }),
       (connection) => connection.close({ code: CloseCodes.normal, reason: "client scope closed" }),
       { interruptible: true },
     )
 
-  return { schemes: ["ws", "wss"], limits, listen, connect }
+  const renew = (): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (tls === undefined || tlsListeners.size === 0) return Effect.void
+      const credentials = tls.credentials()
+      if (credentials === undefined) return Effect.logError("renew: the tls option has no credentials; the wss:// listeners keep their certificate")
+      const contextOptions = secureContextOptions(credentials)
+      try {
+        // Made once here so that bad credentials change nothing, rather than failing half-way through the listeners.
+        createSecureContext(contextOptions)
+      } catch (error) {
+        return Effect.logError(`renew: the new credentials do not make a TLS context (${messageOf(error)}); the wss:// listeners keep their certificate`)
+      }
+      for (const listener of tlsListeners) listener.renew(contextOptions)
+      return Effect.void
+    })
+
+  return { schemes: ["ws", "wss"], limits, listen, connect, renew }
 }
+
+/** How a listener or a dial reports a refused peer: to `onRefusal`, whose failures are logged and go no further. */
+type Report = (refusal: Refusal, remoteAddress: string) => void
+
+const reporter =
+  (onRefusal: WebSocketTransportOptions["onRefusal"], run: Site["run"]): Report =>
+  (refusal, remoteAddress) => {
+    if (onRefusal === undefined) return
+    try {
+      onRefusal(refusal.reason, remoteAddress, refusal.message)
+    } catch (error) {
+      run(Effect.logError(`onRefusal threw on a ${refusal.reason} refusal of ${remoteAddress}`, error))
+    }
+  }
 
 /** A WebSocket transport as the `Transport` service. */
 export const layer = (options: WebSocketTransportOptions = {}): Layer.Layer<Transport> => Layer.sync(Transport, () => make(options))
@@ -176,17 +257,26 @@ const clockOf = (context: Context.Context<never>): (() => number) => {
   return () => clock.currentTimeMillisUnsafe()
 }
 
-/** A listening HTTP server with its WebSocket connections. */
+/** Who may connect to a listener, besides its path: TLS, browser origins, and where refusals go. */
+interface ListenerEdge {
+  readonly tls: WebSocketTlsOptions | undefined
+  readonly allowedOrigins: ReadonlyArray<string>
+  readonly report: Report
+}
+
+/** A listening HTTP(S) server with its WebSocket connections. */
 class ListenerState implements Listener {
   address = ""
   private server: http.Server | undefined = undefined
   private closing = false
   private readonly wss: WebSocketServer
+  private origins: OriginPolicy | undefined = undefined
 
   constructor(
     private readonly parsed: ParsedAddress,
     private readonly accept: (connection: Connection) => Handlers,
     private readonly site: Site & { readonly connections: Set<WsConnection> },
+    private readonly edge: ListenerEdge,
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -197,7 +287,7 @@ class ListenerState implements Listener {
     })
   }
 
-  start(tls: TlsOptions | undefined, httpHandler: HttpHandler, done: (error?: Error) => void): void {
+  start(httpHandler: HttpHandler, done: (error?: Error) => void): void {
     const handshake = this.site.limits.handshakeTimeoutMs
     const serverOptions: http.ServerOptions = {
       // The upgrade request is headers only: a socket that has not sent them in time is dropped.
@@ -205,7 +295,30 @@ class ListenerState implements Listener {
       requestTimeout: handshake,
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(handshake / 4))),
     }
-    const server = this.parsed.scheme === "wss" ? https.createServer({ ...tls, ...serverOptions }) : http.createServer(serverOptions)
+    let server: http.Server
+    if (this.parsed.scheme === "wss") {
+      const tls = this.edge.tls as WebSocketTlsOptions
+      const credentials = tls.credentials()
+      if (credentials === undefined) return done(new Error("the tls option has no credentials (key and certificate) to listen with"))
+      const allowAnonymous = tls.allowAnonymous === true
+      try {
+        server = https.createServer({ ...listenerTlsOptions(credentials, allowAnonymous, handshake), ...serverOptions })
+      } catch (error) {
+        return done(new Error(`the credentials do not make a TLS context: ${messageOf(error)}`))
+      }
+      // Read the client's address while its TCP socket is open: node keeps it (`_peername`) for a refusal to name.
+      server.on("connection", readRemoteAddress)
+      server.on("tlsClientError", this.onTlsClientError)
+      // Before http's own listener: a refused socket never reaches a parser, so no handler ever sees its bytes.
+      server.prependListener("secureConnection", (socket: TLSSocket) => {
+        const refusal = admit(socket, allowAnonymous)
+        if (refusal === undefined) return
+        this.edge.report(refusal, this.remoteOf(socket.remoteAddress, socket.remotePort))
+        socket.destroy()
+      })
+    } else {
+      server = http.createServer(serverOptions)
+    }
     this.server = server
     server.on("request", httpHandler)
     server.on("upgrade", this.onUpgrade)
@@ -217,19 +330,41 @@ class ListenerState implements Listener {
       const { port } = server.address() as AddressInfo
       const path = this.parsed.path === "/" ? "" : this.parsed.path
       this.address = `${this.parsed.scheme}://${this.parsed.urlHost}:${port}${path}`
+      this.origins = makeOriginPolicy(this.edge.allowedOrigins, this.parsed.scheme, this.parsed.host, port)
       done()
     })
+  }
+
+  /** The handshakes to come use `options` (a renewed certificate); connections already open keep theirs. */
+  renew(options: SecureContextOptions): void {
+    ;(this.server as https.Server | undefined)?.setSecureContext(options)
+  }
+
+  private remoteOf(ip: string | undefined, port: number | undefined): string {
+    return `${this.parsed.scheme}://${urlHostOf(ip)}:${port ?? 0}`
+  }
+
+  private readonly onTlsClientError = (error: Error, socket: TLSSocket): void => {
+    const { ip, port } = remoteOfTlsSocket(socket)
+    this.edge.report(listenerRefusal(error, socket), this.remoteOf(ip, port))
+    socket.destroy()
   }
 
   private readonly onUpgrade = (request: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (this.closing) return rejectUpgrade(socket, "503 Service Unavailable")
     const path = (request.url ?? "/").split("?", 1)[0]
     if (path !== this.parsed.path) return rejectUpgrade(socket, "404 Not Found")
+    const remote = this.remoteOf(request.socket.remoteAddress, request.socket.remotePort)
+    const foreign = this.origins?.refusal(request.headers.origin)
+    if (foreign !== undefined) {
+      this.edge.report({ reason: "origin", message: foreign }, remote)
+      return rejectUpgrade(socket, "403 Forbidden", foreign)
+    }
+    const peer = peerOfSocket(request.socket)
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       // The upgrade finished after the listener began closing: it would hold the server open.
       if (this.closing) return ws.terminate()
-      const remote = `${this.parsed.scheme}://${urlHostOf(request.socket.remoteAddress)}:${request.socket.remotePort ?? 0}`
-      const connection = new WsConnection(ws as Socket, remote, this.site)
+      const connection = new WsConnection(ws as Socket, remote, this.site, peer)
       connection.attach()
       let handlers: Handlers
       try {
@@ -266,17 +401,21 @@ const dial = (
   address: string,
   parsed: ParsedAddress,
   site: Site,
-  tls: TlsOptions | undefined,
+  tls: WebSocketTlsOptions | undefined,
+  report: Report,
   makeHandlers: (connection: Connection) => Handlers,
 ): Effect.Effect<WsConnection, TransportError> =>
   Effect.callback<WsConnection, TransportError>((resume) => {
     const limits = site.limits
+    const secure = tls === undefined ? undefined : dialTls(tls)
+    if (typeof secure === "string")
+      return resume(Effect.fail(new TransportError({ reason: "ConnectFailed", address, message: `cannot dial ${address}: ${secure}` })))
     const socket = new WebSocket(`${parsed.scheme}://${parsed.urlHost}:${parsed.port}${parsed.path}`, {
       maxPayload: limits.maxPayload,
       handshakeTimeout: limits.handshakeTimeoutMs,
       skipUTF8Validation: true,
       perMessageDeflate: false,
-      ...(parsed.scheme === "wss" && tls !== undefined ? tls : {}),
+      ...secure?.options,
     }) as Socket
     let settled = false
     const finish = (): void => {
@@ -298,7 +437,7 @@ const dial = (
     const onOpen = (): void => {
       if (settled) return
       finish()
-      const connection = new WsConnection(socket, address, site)
+      const connection = new WsConnection(socket, address, site, secure?.peer())
       connection.attach()
       let handlers: Handlers
       try {
@@ -310,8 +449,12 @@ const dial = (
       connection.adopt(handlers)
       resume(Effect.succeed(connection))
     }
-    const onError = (error: Error & { code?: string }): void =>
-      fail(`cannot connect to ${address}: ${error.code === undefined ? "" : `${error.code} `}${error.message}`.trimEnd())
+    const onError = (error: Error & { code?: string }): void => {
+      const refusal = secure === undefined ? undefined : dialRefusal(error)
+      if (refusal === undefined) return fail(`cannot connect to ${address}: ${error.code === undefined ? "" : `${error.code} `}${error.message}`.trimEnd())
+      if (!settled) report(refusal, address)
+      fail(`refused the server at ${address} (${refusal.reason}): ${refusal.message}`)
+    }
     const onClose = (code: number): void => fail(`${address} closed the connection during the handshake (${code})`)
     const onUnexpected = (_request: http.ClientRequest, response: http.IncomingMessage): void =>
       fail(`${address} answered HTTP ${response.statusCode ?? "?"} instead of upgrading to WebSocket`)

@@ -23,6 +23,7 @@ import type * as Fiber from "effect/Fiber"
 import type * as Stream from "effect/Stream"
 import WebSocket from "ws"
 import { type CrankError, crankError, messageOf } from "../capabilities/CrankError.ts"
+import type { Identity } from "../trust/identity.ts"
 import { type ControlMessage, errorOf, type Failure, failureOf, type Invoke, type Reply } from "./Envelope.ts"
 import { badFrameReply, cancelFrame, decodeFrame, encodeFrame } from "./frameCodec.ts"
 import { defectReply, replyOfExit } from "./handlerReply.ts"
@@ -123,6 +124,8 @@ export class WsConnection implements Connection {
     readonly socket: Socket,
     readonly remoteAddress: string,
     readonly site: Site,
+    /** Who the other end proved to be with its certificate (`wss://`); undefined otherwise. */
+    readonly peer: Identity | undefined = undefined,
   ) {}
 
   /** Starts receiving: from here on the socket's events reach this connection. */

@@ -1,15 +1,11 @@
 /**
  * The WebSocket transport: the conformance suite over IPv4 and IPv6 loopback, then what only a network
  * transport has: keepalive, handshake and connect timeouts, paths, plain HTTP on the same port, JSON's edges,
- * close frames' limits, TLS.
+ * close frames' limits. TLS (`wss://`) is in WebSocketTransport.tls.test.ts.
  */
-import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import * as net from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { Effect, Logger, type Scope } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import type { ControlMessage, Heartbeat } from "../../transports/Envelope.ts"
 import { type Handlers, TransportError } from "../../transports/Transport.ts"
@@ -275,66 +271,4 @@ describe("WebSocketTransport", () => {
         }
       }),
     ))
-
-  describe("over TLS (wss://)", () => {
-    let dir = ""
-    let tls: { key: Buffer; cert: Buffer } = { key: Buffer.alloc(0), cert: Buffer.alloc(0) }
-
-    beforeAll(() => {
-      // A throwaway self-signed certificate for the loopback addresses, made with the system's openssl.
-      dir = mkdtempSync(join(tmpdir(), "crank-tls-"))
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:prime256v1",
-          "-nodes",
-          "-days",
-          "1",
-          "-subj",
-          "/CN=localhost",
-          "-addext",
-          "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
-          "-keyout",
-          join(dir, "key.pem"),
-          "-out",
-          join(dir, "cert.pem"),
-        ],
-        { stdio: "ignore" },
-      )
-      tls = { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }
-    })
-
-    afterAll(() => {
-      if (dir !== "") rmSync(dir, { recursive: true, force: true })
-    })
-
-    it("listens and answers calls on wss:// for a client that trusts the certificate", () =>
-      run(
-        Effect.gen(function* () {
-          const server = WebSocketTransport.make({ tls })
-          const listener = yield* server.listen("wss://127.0.0.1:0/mesh", new Peer().handlers)
-          expect(listener.address).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/mesh$/)
-          const client = WebSocketTransport.make({ tls: { ca: tls.cert } })
-          const connection = yield* client.connect(listener.address, new Peer().handlers)
-          expect(yield* connection.call(invoke("t", "test.echo", "secret"))).toEqual({ _tag: "Result", id: "t", output: "secret" })
-        }),
-      ))
-
-    it("fails to connect when the certificate is not trusted, and to listen on wss:// without one", () =>
-      run(
-        Effect.gen(function* () {
-          const listener = yield* WebSocketTransport.make({ tls }).listen("wss://127.0.0.1:0", new Peer().handlers)
-          const error = yield* Effect.flip(WebSocketTransport.make().connect(listener.address, new Peer().handlers))
-          expect(error.reason).toBe("ConnectFailed")
-          expect(error.message).toMatch(/self[- ]signed/i)
-          const noTls = yield* Effect.flip(WebSocketTransport.make().listen("wss://127.0.0.1:0", new Peer().handlers))
-          expect(noTls.reason).toBe("ListenFailed")
-        }),
-      ))
-  })
 })
