@@ -32,6 +32,8 @@ const defaultMaxPayload = 1024 * 1024
 export class NatsClient {
   /** Crank connections (dialled and accepted) over this client: closed 1006 when it loses the server. */
   readonly connections = new Set<OverNats>()
+  /** False from a `disconnect` until the client has reconnected. */
+  connected = true
 
   constructor(
     readonly nc: NatsConnection,
@@ -48,7 +50,12 @@ export class NatsClient {
   watch(onClosed: () => void): void {
     const loop = async () => {
       for await (const status of this.nc.status()) {
-        if (status.type === "disconnect") this.dropAll(`lost the NATS server at ${this.server}`)
+        if (status.type === "disconnect") {
+          this.connected = false
+          this.dropAll(`lost the NATS server at ${this.server}`)
+        } else if (status.type === "reconnect") {
+          this.connected = true
+        }
       }
     }
     loop().then(
@@ -76,7 +83,8 @@ export class NatsClient {
    */
   flushWithin(timeoutMs: number): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
-      if (this.nc.isClosed()) return resume(Effect.void)
+      // Disconnected, a flush would wait for the reconnect: nothing published now can reach anyone anyway.
+      if (!this.connected || this.nc.isClosed()) return resume(Effect.void)
       const timer = setTimeout(() => resume(Effect.void), timeoutMs)
       this.nc.flush().then(
         () => {

@@ -50,21 +50,33 @@ const accepts = (port: number): Promise<boolean> =>
     socket.once("error", () => resolve(false))
   })
 
+export interface StartOptions {
+  /** The port to listen on: a free one unless given (a restart on the port of a server that died). */
+  readonly port?: number
+  /** More arguments for nats-server. */
+  readonly args?: ReadonlyArray<string>
+  /** How long it may take to be ready. Default 15 s. */
+  readonly timeoutMs?: number
+}
+
 /**
- * Starts `nats-server -a 127.0.0.1 -p <free port>` with `extraArgs`, and resolves once it logs "Server is ready"
- * and accepts connections (at most `timeoutMs`). Rejects, with its output, if it exits or is not ready in time.
+ * Starts `nats-server -a 127.0.0.1 -p <port>`, and resolves once it logs "Server is ready" and accepts connections
+ * (at most `timeoutMs`). Rejects, with its output, if it exits or is not ready in time.
  */
-export const startNatsServer = async (extraArgs: ReadonlyArray<string> = [], timeoutMs = 15_000): Promise<NatsServer> => {
+export const startNatsServer = async (options: StartOptions = {}): Promise<NatsServer> => {
   requireNatsServer()
-  const port = await freePort("127.0.0.1")
-  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] })
+  const port = options.port ?? (await freePort("127.0.0.1"))
+  const timeoutMs = options.timeoutMs ?? 15_000
+  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), ...(options.args ?? [])], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
   // If the test runner dies first, the server must not outlive it.
   const killOnExit = () => child.kill("SIGKILL")
   process.once("exit", killOnExit)
-  const gone = exited(child).then(() => process.removeListener("exit", killOnExit))
+  const gone = exited(child).then(() => {
+    process.removeListener("exit", killOnExit)
+  })
 
   const deadline = Date.now() + timeoutMs
   for (;;) {
