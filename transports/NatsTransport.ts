@@ -51,7 +51,8 @@ export interface NatsTransportOptions extends Partial<NatsLimits> {
   readonly subjectPrefix?: string
   /**
    * Options for the NATS client (credentials, TLS, reconnect policy, its name on the server's monitoring pages);
-   * the server comes from each address.
+   * the server comes from each address. Defaults that differ from the client's own: `name` "crank",
+   * `maxReconnectAttempts` -1 (forever), `pingInterval` the transport's `pingIntervalMs` (at least 1 s).
    */
   readonly nats?: Omit<NodeConnectionOptions, "servers" | "port">
 }
@@ -111,7 +112,19 @@ export const make = (options: NatsTransportOptions = {}): NatsTransport => {
   const prefix = options.subjectPrefix ?? defaultSubjectPrefix
   if (!subjectPrefixPattern.test(prefix)) throw new RangeError(`NATS subjectPrefix must be dot-separated tokens of letters, digits, '-' or '_': ${prefix}`)
   const keepalive = new Keepalive(limits.pingIntervalMs)
-  const pool = new NatsClientPool(options.nats ?? {}, limits.connectTimeoutMs, limits.closeTimeoutMs)
+  const pool = new NatsClientPool(
+    {
+      name: "crank",
+      // A listener must outlive an outage of any length: its subscription comes back with the client.
+      maxReconnectAttempts: -1,
+      // The client's own pings check the server link on the cadence ours check the peers (NATS's default is 2
+      // minutes), but not under a second: two missed in a row drop every connection, and a busy event loop must not.
+      ...(limits.pingIntervalMs > 0 ? { pingInterval: Math.max(1_000, limits.pingIntervalMs) } : {}),
+      ...options.nats,
+    },
+    limits.connectTimeoutMs,
+    limits.closeTimeoutMs,
+  )
 
   /** The pool's client for the address's server, released when the scope closes. */
   const clientFor = (server: string, address: string, reason: "ListenFailed" | "ConnectFailed") =>

@@ -128,7 +128,7 @@ export class NatsClientPool {
     return Effect.suspend(() => {
       let entry = this.entries.get(server)
       if (entry === undefined) {
-        const made = connect({ name: "crank", ...this.options, timeout: this.connectTimeoutMs, servers: server }).then((nc) => {
+        const made = connect({ ...this.options, timeout: this.connectTimeoutMs, servers: server }).then((nc) => {
           const client = new NatsClient(nc, server)
           this.entryOf.set(client, fresh)
           client.watch(() => this.forget(fresh))
