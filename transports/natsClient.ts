@@ -7,8 +7,8 @@
  *
  * Liveness of the server link is NATS's own (its client pings the server; a dropped socket is seen at once): when
  * the client reports `disconnect`, every Crank connection over it is closed 1006. Not carried over the reconnect,
- * because frames published while the link was down may be lost, and a Crank connection promises ordered,
- * exactly-once delivery like the TCP under WebSocket. Listeners stay: the NATS client subscribes again when it
+ * because frames published while the link was down may be lost, and a Crank connection promises ordered delivery
+ * with nothing lost, like the TCP under WebSocket. Listeners stay: the NATS client subscribes again when it
  * reconnects, and new connections can then be made.
  */
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node"
