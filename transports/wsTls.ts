@@ -16,6 +16,10 @@
  * with neither has nothing to trust the server by, and does not dial. When the dialer refuses the server, the error
  * it fails with carries the reason (`dialRefusal`).
  *
+ * Cost: reading the identity out of a certificate (trust/'s strict SAN parse) takes about a millisecond of CPU, and
+ * a TLS context from PEM about as much; a mesh's peers present the same few certificates over and over, so both are
+ * kept (`identityOf` by certificate fingerprint, a dialer's context by its credentials object).
+ *
  * @internal Used by `WebSocketTransport.ts`.
  */
 import type * as http from "node:http"
@@ -25,7 +29,8 @@ import * as Result from "effect/Result"
 import type { ClientOptions } from "ws"
 import { identityOfDer } from "../trust/certificateIdentity.ts"
 import type { Identity } from "../trust/identity.ts"
-import { expectServer, handshakeRefusal, identityOfPeer, type ServerExpectation } from "../trust/peerIdentity.ts"
+import { expectServer, handshakeRefusal, type ServerExpectation } from "../trust/peerIdentity.ts"
+import type { TrustError } from "../trust/TrustError.ts"
 import { type Credentials, serverTlsOptions, wsClientOptions } from "../trust/tlsOptions.ts"
 import { checkPinnedChain, parseCaFingerprint } from "./caPin.ts"
 
@@ -80,6 +85,21 @@ export interface Refusal {
   readonly message: string
 }
 
+/** Identities already read, by the SHA-256 fingerprint node computes for every peer certificate; bounded. */
+const identities = new Map<string, Result.Result<Identity, TrustError>>()
+const maxIdentities = 1_024
+
+/** `identityOfDer` of a peer's certificate, read once per certificate (the same rule as trust's `identityOfPeer`). */
+const identityOf = (certificate: tls.PeerCertificate): Result.Result<Identity, TrustError> => {
+  const known = identities.get(certificate.fingerprint256)
+  if (known !== undefined) return known
+  const identity = identityOfDer(certificate.raw)
+  // Past the bound, start again: renewals and rotations make new certificates, and old ones are not looked up again.
+  if (identities.size >= maxIdentities) identities.clear()
+  identities.set(certificate.fingerprint256, identity)
+  return identity
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Listener
 
@@ -104,7 +124,8 @@ type AdmittedSocket = tls.TLSSocket & { [kPeer]?: Identity }
  */
 export const admit = (socket: tls.TLSSocket, allowAnonymous: boolean): Refusal | undefined => {
   if (socket.authorized) {
-    const identity = identityOfPeer(socket)
+    // As trust's `identityOfPeer`: an authorized socket's certificate verified against the CA; now its identity.
+    const identity = identityOf(socket.getPeerCertificate())
     if (Result.isFailure(identity)) return { reason: identity.failure.reason as RefusalReason, message: identity.failure.message }
     ;(socket as AdmittedSocket)[kPeer] = identity.success
     return undefined
@@ -155,16 +176,36 @@ class ServerRefused extends Error {
   }
 }
 
-/** The server's certificate must name a Crank identity, and the expected one when given. Node calls it after the chain verified. */
+/**
+ * The server's certificate must name a Crank identity, and the expected one when given; `found` hears the identity
+ * of a server that passes. Node calls it after the chain verified.
+ */
 const checkServer =
-  (expected: ServerExpectation | undefined) =>
+  (expected: ServerExpectation | undefined, found: (identity: Identity) => void) =>
   (hostname: string, certificate: tls.PeerCertificate): Error | undefined => {
-    const identity = identityOfDer(certificate.raw)
+    const identity = identityOf(certificate)
     if (Result.isFailure(identity))
       return new ServerRefused(identity.failure.reason as RefusalReason, `the server is not a Crank peer: ${identity.failure.message}`)
-    const wrong = expected === undefined ? undefined : expectServer(expected)(hostname, certificate)
-    return wrong === undefined ? undefined : new ServerRefused("unexpected-server", wrong.message)
+    const { role, id } = identity.success
+    if (expected !== undefined && (role !== expected.role || (expected.id !== undefined && id !== expected.id))) {
+      // trust's own check says how it differs (it reads the certificate again, only on this path).
+      const wrong = expectServer(expected)(hostname, certificate)
+      return new ServerRefused("unexpected-server", wrong?.message ?? `the server is ${role} ${id}`)
+    }
+    found(identity.success)
+    return undefined
   }
+
+/** A dialer's TLS context, made once per credentials object (`credentials()` gives a new one when it renews). */
+const contexts = new WeakMap<Credentials, tls.SecureContext>()
+const contextOf = (credentials: Credentials, options: tls.ConnectionOptions): tls.SecureContext => {
+  let context = contexts.get(credentials)
+  if (context === undefined) {
+    context = tls.createSecureContext(options)
+    contexts.set(credentials, context)
+  }
+  return context
+}
 
 /** OpenSSL's verdicts on a server chain that does not lead to the CA (as `peerIdentity.ts` reads them for clients). */
 const notFromCa = new Set([
@@ -197,7 +238,7 @@ export interface DialTls {
 
 /**
  * The TLS side of one dial: options for ws, and the server's identity once known. A string when this dialer
- * cannot dial over TLS at all (no credentials and no usable pin).
+ * cannot dial over TLS at all (no credentials and no usable pin, or credentials that do not go together).
  */
 export const dialTls = (settings: WebSocketTlsOptions): DialTls | string => {
   const credentials = settings.credentials()
@@ -205,18 +246,21 @@ export const dialTls = (settings: WebSocketTlsOptions): DialTls | string => {
   let judge: (socket: tls.TLSSocket) => Error | undefined
   let options: tls.ConnectionOptions
   if (credentials !== undefined) {
+    const mutual = wsClientOptions(credentials, settings.expectServer ?? { role: "controller" }) as tls.ConnectionOptions
+    let secureContext: tls.SecureContext
+    try {
+      secureContext = contextOf(credentials, mutual)
+    } catch (error) {
+      return `the credentials do not make a TLS context: ${(error as Error).message}`
+    }
     options = {
-      ...(wsClientOptions(credentials, settings.expectServer ?? { role: "controller" }) as tls.ConnectionOptions),
+      ...mutual,
+      secureContext,
       // trust's check, wrapped to carry its reason, and to accept any Crank identity when no `expectServer` is set.
-      checkServerIdentity: checkServer(settings.expectServer),
+      checkServerIdentity: checkServer(settings.expectServer, (identity) => (peer = identity)),
     }
-    // The chain and the identity were checked in the handshake; a socket that gets here is the server meant.
-    judge = (socket) => {
-      const identity = identityOfPeer(socket)
-      if (Result.isFailure(identity)) return new ServerRefused(identity.failure.reason as RefusalReason, identity.failure.message)
-      peer = identity.success
-      return undefined
-    }
+    // The chain and the identity were checked in the handshake (`checkServerIdentity` found the peer).
+    judge = () => (peer === undefined ? new ServerRefused("no-identity", "the server's certificate was not checked for a Crank identity") : undefined)
   } else {
     if (settings.caFingerprint === undefined) {
       return "a wss:// dial needs credentials, or the CA fingerprint (sha256:<hex>) from a join token to check the server by"
@@ -229,11 +273,7 @@ export const dialTls = (settings: WebSocketTlsOptions): DialTls | string => {
       // The dates are checked against the system clock, as OpenSSL checks them on every other link.
       const verdict = checkPinnedChain(socket, pin, new Date())
       if (verdict._tag === "Refused") return new ServerRefused(verdict.reason, verdict.message)
-      const wrong = checkServer(settings.expectServer)("", verdict.leaf)
-      if (wrong !== undefined) return wrong
-      const identity = identityOfDer(verdict.leaf.raw)
-      peer = Result.isSuccess(identity) ? identity.success : undefined
-      return undefined
+      return checkServer(settings.expectServer, (identity) => (peer = identity))("", verdict.leaf)
     }
   }
   const createConnection = (connectOptions: tls.ConnectionOptions): tls.TLSSocket => {

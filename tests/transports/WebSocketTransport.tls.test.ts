@@ -316,7 +316,7 @@ describe("WebSocketTransport over mutual TLS", () => {
       }),
     ))
 
-  it("fails to listen on wss:// without credentials, and a dialer trusting only the system's CAs refuses the mesh's server", () =>
+  it("fails to listen or dial on wss:// without credentials or with a key that is not the certificate's; a dialer trusting only the system's CAs refuses the mesh's server", () =>
     run(
       Effect.gen(function* () {
         const noTls = yield* Effect.flip(WebSocketTransport.make().listen("wss://127.0.0.1:0", new Peer().handlers))
@@ -326,7 +326,17 @@ describe("WebSocketTransport over mutual TLS", () => {
         )
         expect(noCredentials.reason).toBe("ListenFailed")
         expect(noCredentials.message).toMatch(/no credentials/)
-        const { listener } = yield* controllerListener()
+        // A key that is not the certificate's: neither side gets going.
+        const mismatched = { ...worker, privateKeyPem: controller.privateKeyPem }
+        const badListen = yield* Effect.flip(
+          WebSocketTransport.make({ tls: { credentials: () => mismatched } }).listen("wss://127.0.0.1:0", new Peer().handlers),
+        )
+        expect(badListen.message).toMatch(/do not make a TLS context/)
+        const { listener, refused } = yield* controllerListener()
+        const badDial = yield* Effect.flip(WebSocketTransport.make({ tls: { credentials: () => mismatched } }).connect(listener.address, new Peer().handlers))
+        expect(badDial.reason).toBe("ConnectFailed")
+        expect(badDial.message).toMatch(/do not make a TLS context/)
+        expect(refused).toEqual([])
         const error = yield* Effect.flip(WebSocketTransport.make().connect(listener.address, new Peer().handlers))
         expect(error.reason).toBe("ConnectFailed")
         expect(error.message).toMatch(/self[- ]signed/i)
