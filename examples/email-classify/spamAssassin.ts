@@ -24,6 +24,9 @@ const labels: Readonly<Record<string, Label>> = {
   "spam-2": "spam",
 }
 
+/** The label of a corpus group's messages, or undefined for a group this module does not know. */
+export const labelOf = (group: string): Label | undefined => labels[group]
+
 export type Split = "train" | "heldOut"
 
 export interface CorpusMessage extends LabelledMessage {
@@ -49,7 +52,7 @@ const messagesPerTurn = 25
 export const loadSpamAssassin = async (split?: Split): Promise<Array<CorpusMessage>> => {
   const messages: Array<CorpusMessage> = []
   for (const email of spamAssassin()) {
-    const label = labels[email.group]
+    const label = labelOf(email.group)
     if (label === undefined) throw new Error(`unknown SpamAssassin group ${email.group} (message ${email.id})`)
     const part = splitOf(email.checksum.value)
     if (split !== undefined && part !== split) continue
