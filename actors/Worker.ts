@@ -280,13 +280,22 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
         return Deferred.await(draining)
       })
 
-    // The author's hooks: `started` before the first registration (nothing is routed here until it is done),
-    // `stopped` after the drain, whose finalizer below runs first.
-    const environment = { workerId, name: definition.name, dataDir }
-    yield* runHook(definition, "started", environment)
-    yield* Effect.addFinalizer(() => runHook(definition, "stopped", environment).pipe(Effect.catchCause((cause) => Effect.logError(cause))))
+    // The author's hooks: `started` runs in the worker's own fiber before its first registration, so a slow one
+    // (a model to train) holds back only this worker, not its supervisor's other children (OTP's handle_continue,
+    // not a long init); nothing is routed here until it is done, and a failure is this worker's crash. `stopped`
+    // runs after the drain, whose finalizer below runs first, and only if `started` finished.
+    const abort = new AbortController()
+    const environment: WorkerEnvironment = { workerId, name: definition.name, dataDir, signal: abort.signal }
+    let startedDone = definition.started === undefined
+    const started = runHook(definition, "started", environment).pipe(
+      Effect.tap(() => Effect.sync(() => (startedDone = true))),
+      Effect.onInterrupt(() => Effect.sync(() => abort.abort(new Error(`worker ${workerId} stopped before its started hook finished`)))),
+    )
+    yield* Effect.addFinalizer(() =>
+      startedDone ? runHook(definition, "stopped", environment).pipe(Effect.catchCause((cause) => Effect.logError(cause))) : Effect.void,
+    )
 
-    const loop = yield* Effect.forkScoped(Effect.raceFirst(connectForever, Deferred.await(stopped)))
+    const loop = yield* Effect.forkScoped(Effect.raceFirst(Effect.andThen(started, connectForever), Deferred.await(stopped)))
     // Added after the loop, so it runs first when the scope closes: drain while the link is still up.
     yield* Effect.addFinalizer(() => drain())
 

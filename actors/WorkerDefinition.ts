@@ -11,11 +11,15 @@ export interface WorkerEnvironment {
   readonly name: string
   /** Its data directory (actors/dataDirectory.ts); it exists when a hook runs. */
   readonly dataDir: string
+  /** Aborted when the worker stops while `started` is still running: a long hook (training a model) should stop. */
+  readonly signal: AbortSignal
 }
 
 /**
  * Runs at a point of the worker's life (Moleculer's `started`/`stopped`, OTP's `init`/`terminate`): load a model,
- * open a database, close it. A throw or rejection in `started` fails the worker's start (its supervisor restarts it).
+ * open a database, close it. `started` runs in the worker's own fiber before it registers, so a slow one delays
+ * only that worker; a throw or rejection there is the worker's crash (its supervisor restarts it, with backoff).
+ * `stopped` runs after the drain, only if `started` finished.
  */
 export type WorkerHook = (worker: WorkerEnvironment) => void | PromiseLike<void>
 

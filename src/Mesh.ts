@@ -71,7 +71,10 @@ const startOn = (
     })
     const expected = node.workers().length
     if (options.awaitHealthy ?? true) {
-      yield* awaitWorkers(node.controller()!, (ws) => ws.filter((w) => w.state === "healthy").length >= expected, 10_000)
+      // A worker that keeps crashing (a failing started hook) makes the supervisor give up: that ends the wait too.
+      yield* awaitWorkers(node.controller()!, (ws) => ws.filter((w) => w.state === "healthy").length >= expected, 60_000).pipe(
+        Effect.raceFirst(Effect.andThen(node.supervisor.await, Effect.die(new Error("the mesh's supervisor stopped before its workers were healthy")))),
+      )
     }
     const client = yield* Client.make({ controller: controllerAddress })
     return { node, client, transport }

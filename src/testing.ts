@@ -63,7 +63,7 @@ export const callHandlerEffect = <C extends Capability>(
   return Effect.acquireUseRelease(
     Effect.sync(() => (options?.dataDir === undefined ? temporaryDir("crank-handler-") : { path: options.dataDir, remove: () => {} })),
     (dir) => {
-      const environment = { workerId, name: worker.name, dataDir: dir.path }
+      const environment = { workerId, name: worker.name, dataDir: dir.path, signal: new AbortController().signal }
       return Effect.acquireUseRelease(
         hook(worker.started, environment),
         () =>

@@ -27,6 +27,8 @@ describe("npm start", () => {
       const dev = processes.start(["--port", String(port), "--replicas", "1"], { command: ["npm", "start", "--"], name: "npm start" })
       await dev.waitForLine("crank dev: controller on", 60_000)
       expect(await listening(port)).toBe(true)
+      // Signalled once hello is healthy; a worker still in its started hook (training a model) is stopped too.
+      await dev.waitForLine(/dev\/hello-1: registered → healthy/, 60_000)
 
       dev.child.kill(signal)
       expect(await dev.exited).toEqual({ code: 0, signal: null })

@@ -49,11 +49,22 @@ export const run: CommandRun = (argv) =>
     }).pipe(withTunables(tunablesFrom(values)), Effect.mapError(unavailable))
     const controller = node.controller()!
     const expected = definitions.length * replicas
-    yield* awaitWorkers(controller, (ws) => ws.filter((w) => w.state === "healthy").length >= expected, 10_000)
-    const catalog = controller.descriptors()
+    // The controller is listening: say where at once, and watch the workers come up on the dashboard. A worker
+    // with a slow `started` hook (a model to train on first start) only delays the catalog below.
     printLine()
     printLine(`crank dev: controller on ${controller.address}`)
     printLine(`dashboard: ${httpUrlOf(controller.address)}`)
+    const healthy = () => controller.workers().filter((w) => w.state === "healthy").length
+    yield* awaitWorkers(controller, (ws) => ws.filter((w) => w.state === "healthy").length >= expected, 10_000).pipe(
+      Effect.catch(() =>
+        Effect.andThen(
+          Effect.sync(() => printLine(`waiting for ${expected - healthy()} of ${expected} workers to be healthy (a started hook may be training a model)...`)),
+          awaitWorkers(controller, (ws) => ws.filter((w) => w.state === "healthy").length >= expected, 600_000),
+        ),
+      ),
+    )
+    printLine(`crank dev: all ${expected} workers healthy`)
+    const catalog = controller.descriptors()
     printLine()
     printLine(
       table(
