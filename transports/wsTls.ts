@@ -41,7 +41,8 @@ export interface WebSocketTlsOptions {
   /**
    * This side's key, certificate and the CA certificate that signs its peers. A function, read at each dial and
    * when a listener starts; `renew()` swaps a listener's context. Undefined for a dialer that has no certificate
-   * yet (bootstrap: it fetches its first certificate with a join token over TLS, presenting none).
+   * yet (bootstrap: it fetches its first certificate with a join token over TLS, presenting none). Return the same
+   * object until the credentials change: a dialer's TLS context is made once per object.
    */
   readonly credentials: () => Credentials | undefined
   /**

@@ -6,6 +6,7 @@
  */
 import { X509Certificate } from "node:crypto"
 import * as https from "node:https"
+import * as net from "node:net"
 import * as tls from "node:tls"
 import { Effect, Logger, type Scope } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -381,6 +382,25 @@ describe("WebSocketTransport over mutual TLS: frames, limits and keepalive as ov
         expect(client.closed.code).toBe(1009)
         yield* eventually("the listener's close", () => server.closes.length === 1)
         expect(server.closes[0]!.code).toBe(1009)
+      }),
+    ))
+
+  it("drops a socket that never starts its TLS handshake within handshakeTimeoutMs, as a refusal", () =>
+    run(
+      Effect.gen(function* () {
+        const refused = refusals()
+        const listener = yield* WebSocketTransport.make({
+          tls: { credentials: () => controller },
+          handshakeTimeoutMs: 100,
+          onRefusal: refused.onRefusal,
+        }).listen("wss://127.0.0.1:0", new Peer().handlers)
+        let closed = false
+        const socket = net.connect(portOf(listener.address), "127.0.0.1")
+        socket.on("close", () => (closed = true))
+        socket.on("error", () => {})
+        yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+        yield* eventually("the listener to drop the silent socket", () => closed && refused.heard.length === 1, { timeoutMs: 5_000 })
+        expect(refused.heard[0]!.reason).toBe("handshake-failed")
       }),
     ))
 
