@@ -51,8 +51,19 @@ export interface ControllerOptions {
   readonly signer?: SigningAuthority
   /** More capabilities the controller serves itself, beside `crank.status`, `crank.drain` and `crank.routes`. */
   readonly implementations?: ReadonlyArray<Implementation>
+  /**
+   * Where a request goes when no local worker can serve it (a federation of controllers): the reply, or
+   * `undefined` when nobody elsewhere serves it either (then `NO_WORKER`). Local workers always come first.
+   */
+  readonly elsewhere?: Elsewhere
   /** Plain HTTP on its listeners' ports (the dashboard), built once the controller exists. */
   readonly http?: (controller: Controller) => Effect.Effect<HttpHandler, never, Scope.Scope>
+}
+
+/** Other controllers' workers, for requests no local worker serves (a federation, actors/Federation.ts). */
+export interface Elsewhere {
+  readonly relay: (invoke: Invoke) => Effect.Effect<Reply> | undefined
+  readonly relayStream: (invoke: Invoke) => Stream.Stream<unknown, CrankError> | undefined
 }
 
 export interface Controller {
@@ -235,7 +246,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       Effect.suspend(() => {
         const worker = registry.pick(invoke.capability, invoke.range, undefined, clock.currentTimeMillisUnsafe(), choiceOf(invoke))
         // The failure path only builds a message: it walks the registry, which routing never does.
-        if (worker === undefined) return Effect.succeed(failureOf(invoke.id, noWorkerFor(invoke)))
+        if (worker === undefined) return options.elsewhere?.relay(invoke) ?? Effect.succeed(failureOf(invoke.id, noWorkerFor(invoke)))
         return relayTo(invoke, worker, clock.currentTimeMillisUnsafe(), retriesElsewhere)
       })
 
@@ -255,7 +266,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     const relayStream = (invoke: Invoke): Stream.Stream<unknown, CrankError> =>
       Stream.suspend(() => {
         const worker = registry.pick(invoke.capability, invoke.range, undefined, clock.currentTimeMillisUnsafe(), choiceOf(invoke))
-        if (worker === undefined) return Stream.fail(noWorkerFor(invoke))
+        if (worker === undefined) return options.elsewhere?.relayStream(invoke) ?? Stream.fail(noWorkerFor(invoke))
         worker.pending++
         return Stream.ensuring(worker.connection.stream(invoke), worker.settle)
       })
