@@ -141,7 +141,7 @@ const program = Effect.gen(function* () {
 
   // Three processes: this client, a controller, a worker.
   const remotePort = yield* Effect.promise(freePort)
-  const children = [crank(["controller", "--port", String(remotePort)])]
+  const children = [crank(["controller", "--insecure", "--port", String(remotePort)])]
   children.push(crank(["worker", "examples/hello", "--controller", `ws://127.0.0.1:${remotePort}`]))
   yield* Effect.addFinalizer(() => Effect.sync(() => children.forEach((c) => c.kill("SIGKILL"))))
   const remote = WebSocketTransport.make()

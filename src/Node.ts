@@ -34,6 +34,9 @@ export interface NodeOptions {
   readonly controller?: {
     readonly addresses: ReadonlyArray<string>
     readonly token?: string
+    /** Who may do what, and the CA it signs with (actors/authorization.ts, `certificate.sign_csr`). */
+    readonly access?: Controller.ControllerOptions["access"]
+    readonly signer?: Controller.ControllerOptions["signer"]
     readonly implementations?: ReadonlyArray<Implementation>
     /** Log every lifecycle transition through Effect's Logger (default true). */
     readonly logTransitions?: boolean
@@ -100,6 +103,8 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
           const controller = yield* Controller.make({
             addresses: settings.addresses,
             ...(settings.token === undefined ? {} : { token: settings.token }),
+            ...(settings.access === undefined ? {} : { access: settings.access }),
+            ...(settings.signer === undefined ? {} : { signer: settings.signer }),
             ...(settings.implementations === undefined ? {} : { implementations: settings.implementations }),
             ...(settings.http === undefined ? {} : { http: settings.http }),
           })

@@ -54,7 +54,7 @@ const acrossProcesses = async (mode: Mode, direct: boolean, { seconds, pin }: Ru
   const port = await freePort()
   const controllerUrl = `ws://127.0.0.1:${port}`
   const env = { CRANK_HEARTBEAT_MS: "1000" }
-  const controller = spawnNode(["bin/crank.js", "controller", "--host", "127.0.0.1", "--port", String(port)], { env })
+  const controller = spawnNode(["bin/crank.js", "controller", "--insecure", "--host", "127.0.0.1", "--port", String(port)], { env })
   const worker = spawnNode(["bin/crank.js", "worker", "examples/hello", "--controller", controllerUrl, "--listen", "ws://127.0.0.1:0"], {
     env,
     ...(pin ? { core: 1 } : {}),

@@ -66,9 +66,12 @@ const killDetection = async (options: RunOptions): Promise<Figures> => {
   const children: Array<Child> = []
   let stream: { readonly seen: Array<Transition>; readonly close: () => void } | undefined
   try {
-    const controller = startCrank(["controller", "--port", String(port), "--heartbeat-ms", "1000", "--stale-after-ms", "4000", "--evict-after-ms", "10000"], {
-      core: options.pin ? 0 : undefined,
-    })
+    const controller = startCrank(
+      ["controller", "--insecure", "--port", String(port), "--heartbeat-ms", "1000", "--stale-after-ms", "4000", "--evict-after-ms", "10000"],
+      {
+        core: options.pin ? 0 : undefined,
+      },
+    )
     children.push(controller)
     await awaitControllerUp(controller, httpBase)
     stream = await followTransitions(httpBase)

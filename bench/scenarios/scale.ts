@@ -46,10 +46,13 @@ const simulate = async (workers: number, options: RunOptions): Promise<Figures> 
   const httpBase = `http://127.0.0.1:${port}`
   const children: Array<Child> = []
   try {
-    const controller = startCrank(["controller", "--port", String(port), "--heartbeat-ms", "1000", "--stale-after-ms", "4000", "--evict-after-ms", "10000"], {
-      core: options.pin ? 0 : undefined,
-      openFiles,
-    })
+    const controller = startCrank(
+      ["controller", "--insecure", "--port", String(port), "--heartbeat-ms", "1000", "--stale-after-ms", "4000", "--evict-after-ms", "10000"],
+      {
+        core: options.pin ? 0 : undefined,
+        openFiles,
+      },
+    )
     children.push(controller)
     await awaitControllerUp(controller, httpBase)
     // Idle: let start-up garbage settle before the baseline.

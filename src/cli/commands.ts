@@ -10,20 +10,31 @@ const timingsUsage = `  --heartbeat-ms MS    heartbeat interval told to workers 
   --evict-after-ms MS  how long a stale worker is kept (env CRANK_EVICT_AFTER_MS; default 300000)
   --max-connections-per-host N  connections one remote host may hold open (env CRANK_MAX_CONNECTIONS_PER_HOST; default 1000)`
 
+/** How a command reaches the controller: mutual TLS with a certificate of its own, or plain ws:// (meshAccess.ts). */
+const accessUsage = `  --controller URL  env CRANK_CONTROLLER_URL; default wss://127.0.0.1:7070 when this command has a token or
+                    the controller's CA in --data-dir, else ws://127.0.0.1:7070 (crank dev)
+  --token T         a join token (crank token create) to get a certificate with (env CRANK_TOKEN); its role
+                    decides what the command may do
+  --data-dir DIR    beside the controller, mint a certificate from its CA in DIR/controller instead
+                    (env CRANK_DATA_DIR; default .crank)
+  --insecure        plain ws:// to a controller started with --insecure (env CRANK_INSECURE=1)`
+
 export const commands: ReadonlyArray<Command> = [
   {
     name: "dev",
     summary: "run the whole mesh in one process: controller, example workers, dashboard",
-    usage: `crank dev [module ...] [--host 127.0.0.1] [--port 7070] [--replicas 2]
+    usage: `crank dev [module ...] [--host 127.0.0.1] [--port 7070] [--replicas 2] [--inspect]
 
   Starts a controller and the given worker modules in this process, under one supervisor, through
   the same loader as crank worker (a file, or a folder with index.ts; a module that exports
   \`workers\` has all of them run, e.g. both registrations of image.classify). Without modules it runs every
   example in the package's examples/ folder. Workers reach the controller in memory; other processes
-  (crank invoke, crank status, crank worker) reach it on ws://HOST:PORT. Logs every lifecycle
-  transition; Ctrl-C (SIGINT) or SIGTERM drains the workers and stops cleanly.
+  (crank invoke, crank status, crank worker) reach it on ws://HOST:PORT: plain text with no access
+  control, as crank controller --insecure, so loopback only unless --insecure-anywhere. Logs every
+  lifecycle transition; Ctrl-C (SIGINT) or SIGTERM drains the workers and stops cleanly.
   module          e.g. examples/hello (default: all examples)
-  --host HOST     env CRANK_HOST; default 127.0.0.1
+  --host HOST     env CRANK_HOST; default 127.0.0.1 (another needs --insecure-anywhere)
+  --inspect       serve /api/inspect (Stately inspection events)
   --port PORT     env CRANK_PORT; default 7070; 0 picks a free port
   --replicas N    instances of each worker (default 2)
   --data-dir DIR  workers keep their files in DIR/workers/<name> (env CRANK_DATA_DIR; default .crank)
@@ -32,47 +43,62 @@ ${timingsUsage}`,
   },
   {
     name: "controller",
-    summary: "run a controller that workers on other nodes join over WebSocket",
-    usage: `crank controller [--host 127.0.0.1] [--port 7070] [--token T]
+    summary: "run a controller that workers on other nodes join over WebSocket (mutual TLS)",
+    usage: `crank controller [--host 127.0.0.1] [--port 7070] [--data-dir .crank] [--insecure]
 
-  Listens for workers and clients on ws://HOST:PORT, keeps the registry, routes requests.
-  Serves the dashboard, /metrics, /healthz and /readyz on http://HOST:PORT (docs/dashboard.md).
+  Listens for workers and clients on wss://HOST:PORT with mutual TLS: its CA lives in
+  DATA-DIR/controller (made on first start, key file 0600, reused after); every peer presents a
+  certificate from it, got with a join token (crank token create) through certificate.sign_csr.
+  Keeps the registry, routes requests. Serves the dashboard and /api/* to operators only, and
+  /metrics, /healthz, /readyz to anyone, on https://HOST:PORT (docs/security.md, docs/dashboard.md).
   SIGTERM or SIGINT closes every connection cleanly (workers reconnect to its successor).
-  --host HOST   interface to bind (env CRANK_HOST; default 127.0.0.1; use :: or 0.0.0.0 deliberately)
-  --port PORT   env CRANK_PORT; default 7070; 0 picks a free port
-  --token T     require workers to join with this token (env CRANK_TOKEN)
+  --host HOST            interface to bind (env CRANK_HOST; default 127.0.0.1; use :: or 0.0.0.0 deliberately)
+  --port PORT            env CRANK_PORT; default 7070; 0 picks a free port
+  --data-dir DIR         its CA and join tokens in DIR/controller (env CRANK_DATA_DIR; default .crank)
+  --cert-lifetime D      how long the certificates it signs last (default 1h; renewed at two thirds)
+  --allowed-origin URL   a browser origin allowed to open a WebSocket besides its own (repeatable)
+  --inspect              serve /api/inspect (Stately inspection events; operators only)
+  --insecure             plain ws://, no certificates, no access control: loopback hosts only, logged
+                         loudly (env CRANK_INSECURE=1)
+  --insecure-anywhere    the same on any host (you mean it)
+  --token T              with --insecure: workers must register with this shared token (env CRANK_TOKEN)
 ${timingsUsage}`,
     load: () => import("./commands/controller.ts").then((m) => m.run),
   },
   {
     name: "worker",
     summary: "run the worker a module exports and join a controller",
-    usage: `crank worker <module> [--controller URL] [--listen URL] [--advertise URL] [--replicas N] [--token T]
+    usage: `crank worker <module> [--token T] [--controller URL] [--listen URL] [--advertise URL] [--replicas N]
 
   Runs the worker exported by <module> (a file, or a folder with index.ts; e.g. examples/hello).
   It registers (retrying with backoff until the controller is there), heartbeats, serves, and
   reconnects after a dropped link. SIGTERM or SIGINT drains it: in-flight requests finish, new
   work goes elsewhere, then it deregisters and exits 0. Its listener port also answers HTTP probes:
   /healthz, /readyz (200 only while every worker is registered or healthy) and /metrics.
-  --controller URL   env CRANK_CONTROLLER_URL; default ws://127.0.0.1:7070
-  --listen URL       where clients dial it directly (env CRANK_WORKER_LISTEN; default ws://127.0.0.1:0)
+  Over wss:// the process gets a certificate for its node (with --token, or from the controller's
+  CA in --data-dir), registers its workers as <node>/<name>, serves direct links over mutual TLS
+  and renews the certificate before it expires. With --insecure (ws://) --token is the shared
+  registration token of an --insecure controller.
+${accessUsage}
+  --listen URL       where clients dial it directly (env CRANK_WORKER_LISTEN; default wss://127.0.0.1:0,
+                     ws://127.0.0.1:0 over ws://)
   --advertise URL    the address to tell the controller, when it differs (env CRANK_WORKER_ADVERTISE)
   --replicas N       instances in this process (default 1)
-  --token T          join token, when the controller requires one (env CRANK_TOKEN)
-  --node ID          node id (env CRANK_NODE_ID; default node-<pid>)
+  --node ID          node id, the id in its certificate (env CRANK_NODE_ID; default <host>-<pid> over
+                     wss://, node-<pid> over ws://)
   --drain-deadline MS  how long in-flight work may take on shutdown (default 30000)
-  --data-dir DIR     the worker keeps its files in DIR/workers/<name> (env CRANK_DATA_DIR; default .crank)`,
+  The worker keeps its files in DATA-DIR/workers/<name>.`,
     load: () => import("./commands/worker.ts").then((m) => m.run),
   },
   {
     name: "invoke",
     summary: "call a capability and print its result",
-    usage: `crank invoke <capability[@range]> ['<json input>'] [--controller URL] [--timeout MS] [--json] [--stream] [--gpu] [--label K=V]
+    usage: `crank invoke <capability[@range]> ['<json input>'] [--token T] [--controller URL] [--timeout MS] [--json] [--stream] [--gpu] [--label K=V]
 
   Sends one request through the mesh and prints the output as JSON.
   <capability[@range]>  e.g. hello.greet or hello.greet@^1 (semver range; default: any version)
   <json input>          the input, as JSON (default {})
-  --controller URL      controller to ask (env CRANK_CONTROLLER_URL; default ws://127.0.0.1:7070)
+${accessUsage}
   --timeout MS          the request's deadline (env CRANK_TIMEOUT_MS; default 30000)
   --json                print the output compactly on one line
   --stream              call a streaming capability: one JSON line per item as it arrives
@@ -88,26 +114,26 @@ ${timingsUsage}`,
   {
     name: "status",
     summary: "show nodes, workers, their lifecycle state and capabilities",
-    usage: `crank status [--controller URL] [--json] [--timeout MS]
+    usage: `crank status [--token T] [--controller URL] [--json] [--timeout MS]
 
   Asks the controller (crank.status) for what it knows: each worker's node, lifecycle state,
   capabilities, in-flight and completed requests as of its last heartbeat (whose age is shown),
-  and the capability catalog.
-  --controller URL  env CRANK_CONTROLLER_URL; default ws://127.0.0.1:7070
+  and the capability catalog. Needs the client or operator role.
+${accessUsage}
   --json            print the whole status as JSON (for scripts)`,
     load: () => import("./commands/status.ts").then((m) => m.run),
   },
   {
     name: "watch",
     summary: "print worker lifecycle transitions as they happen",
-    usage: `crank watch [--controller URL] [--json] [--timeout MS]
+    usage: `crank watch [--token T] [--controller URL] [--json] [--timeout MS]
 
   Follows the controller's event stream (GET /api/events on its port: ws://HOST:PORT is read as
   http://HOST:PORT) and prints each lifecycle transition as it happens:
     12:00:01.234 node-1/hello-1 healthy → stale (DISCONNECTED)
   Ctrl-C ends it. A controller that cannot be reached, or that ends the stream, is error UNAVAILABLE
-  (exit 6).
-  --controller URL  env CRANK_CONTROLLER_URL; default ws://127.0.0.1:7070
+  (exit 6). Over https:// the stream is an operator's: the command presents its certificate.
+${accessUsage}
   --json            one JSON object per transition and line: {"workerId","from","to","event","at"}
   --timeout MS      give up connecting after MS, or when the stream is silent that long (env
                     CRANK_TIMEOUT_MS; default 10000; the controller sends a snapshot every second)`,
@@ -116,11 +142,32 @@ ${timingsUsage}`,
   {
     name: "drain",
     summary: "drain a worker: no new work, in-flight finishes, then it deregisters",
-    usage: `crank drain <worker-id> [--deadline MS] [--controller URL] [--json]
+    usage: `crank drain <worker-id> [--deadline MS] [--token T] [--controller URL] [--json]
 
+  Needs the operator role (a client's certificate is refused FORBIDDEN, exit 16).
   --deadline MS     how long in-flight requests may take before the worker deregisters anyway (default 30000)
-  --controller URL  env CRANK_CONTROLLER_URL; default ws://127.0.0.1:7070`,
+${accessUsage}`,
     load: () => import("./commands/drain.ts").then((m) => m.run),
+  },
+  {
+    name: "token",
+    summary: "create, list and revoke join tokens (on the controller's host)",
+    usage: `crank token create [--role worker|client|operator] [--ttl 1h] [--uses N] [--data-dir .crank]
+crank token list [--json]
+crank token revoke <token-id>
+
+  Join tokens let a worker (--role worker), a tool (client: invoke and read status) or an operator
+  (everything: drain, the dashboard) get its first certificate from the controller's CA. create
+  prints the token once, on stdout: crank1.<id>.<secret>.<CA fingerprint>; the store keeps only a
+  hash of the secret (DATA-DIR/controller/tokens.json, 0600), so a lost token is revoked and made
+  again. The fingerprint lets the joining side check the controller before sending the token.
+  Works on the controller's data directory, running or not (made, with a new CA, if missing).
+  --role R        what the token admits as (default worker)
+  --ttl D         how long it may be used: 90s, 15m, 1h, 7d (default 1h)
+  --uses N        how many joins it admits (default: any number until it expires)
+  --data-dir DIR  the controller's data directory (env CRANK_DATA_DIR; default .crank)
+  --json          print the token or the list as JSON`,
+    load: () => import("./commands/token.ts").then((m) => m.run),
   },
   {
     name: "diagram",

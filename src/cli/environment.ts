@@ -16,4 +16,5 @@ export const environment = {
   node: "CRANK_NODE_ID",
   perHost: "CRANK_MAX_CONNECTIONS_PER_HOST",
   dataDir: "CRANK_DATA_DIR",
+  insecure: "CRANK_INSECURE",
 } as const

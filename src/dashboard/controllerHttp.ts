@@ -6,7 +6,7 @@
  * |---|---|
  * | `/` (+ `/styles.css`, `/app.js` and the modules it imports) | the live dashboard (files in `page/`, ES modules, no build step, nothing from a CDN) |
  * | `/api/events` | server-sent events: a full snapshot, then transitions and periodic snapshots (events.ts) |
- * | `/api/inspect` | opt-in: lifecycle changes as Stately inspection events (inspect.ts) |
+ * | `/api/inspect` | opt-in (`inspect: true`, `--inspect`): lifecycle changes as Stately inspection events (inspect.ts) |
  * | `/api/status` | the mesh as JSON, the same data as the `crank.status` capability |
  * | `/api/machine.json` | the lifecycle machine's graph (states, transitions), from its xstate definition |
  * | `/api/diagram.svg?current=STATE` | the lifecycle machine drawn, `STATE` lit; `&labels=none` for the compact drawing |
@@ -14,7 +14,10 @@
  * | `/healthz` | 200 while the process is up |
  * | `/readyz` | 200 while the controller is listening, 503 otherwise |
  *
- * Read-only and unauthenticated: it listens where the controller does (loopback by default).
+ * Read-only. Unauthenticated when the controller runs in one process or with `--insecure` (it listens where the
+ * controller does, loopback only). A secure controller passes `operators` (operatorAccess.ts): then everything but
+ * `/healthz`, `/readyz` and `/metrics` needs an operator's credentials (a client certificate, or a session from
+ * `POST /api/login` with an operator token), and each refusal is a typed 401/403, counted and logged by the controller.
  *
  * @example
  * ```ts
@@ -38,10 +41,19 @@ import { type GraphTransition, type MachineGraph, machineGraph, svg } from "../d
 import { refuseMethod, send, sendError, sendJson, urlOf } from "../http/respond.ts"
 import * as EventStreams from "./events.ts"
 import { controllerMetrics, RequestTotals } from "./metrics.ts"
+import { loginPage, loginPagePolicy, type OperatorAccess, sessionCookieHeader, type Verdict } from "./operatorAccess.ts"
 import { contentType as metricsContentType } from "./prometheusText.ts"
 import { meshStatus } from "./snapshot.ts"
 
-export interface ControllerHttpOptions extends EventStreams.EventStreamOptions {}
+export interface ControllerHttpOptions extends EventStreams.EventStreamOptions {
+  /** Only operators may read the dashboard and `/api/*` (a secure controller); absent: anyone who reaches the port. */
+  readonly operators?: OperatorAccess
+  /** Serve `/api/inspect` (opt-in: `--inspect`); default false. */
+  readonly inspect?: boolean
+}
+
+/** What anyone may read, whatever the access: probes and Prometheus carry no credentials. */
+const openPaths = new Set(["/healthz", "/readyz", "/metrics"])
 
 export interface ControllerHttp {
   /** Answers one plain HTTP request; never throws (a failure is a 500 with its message). */
@@ -119,10 +131,55 @@ export const makeControllerHttp = (
     const unavailable = (request: http.IncomingMessage, response: http.ServerResponse) =>
       sendError(request, response, 503, "UNAVAILABLE", "the controller is not running")
 
+    const operators = options.operators
+
+    /** A request without an operator's credentials: the login form for a browser's page, the typed error for the rest; counted. */
+    const refuse = (request: http.IncomingMessage, response: http.ServerResponse, path: string, verdict: Verdict & { _tag: "Refused" }) => {
+      const remote = `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`
+      // A browser opening the dashboard without a session is not an attack: it gets the form, and is not counted.
+      const page = path === "/" && (request.headers.accept ?? "").includes("text/html")
+      if (!page || verdict.code === "FORBIDDEN")
+        getController()?.refused(verdict.code === "FORBIDDEN" ? "forbidden" : "unauthorized", remote, `HTTP ${path}: ${verdict.message}`)
+      if (page) return send(request, response, verdict.status, "text/html; charset=utf-8", loginPage(), { "content-security-policy": loginPagePolicy })
+      sendError(request, response, verdict.status, verdict.code, verdict.message)
+    }
+
+    const login = (request: http.IncomingMessage, response: http.ServerResponse, access: OperatorAccess) =>
+      runFork(
+        Effect.map(access.login(request), ({ verdict, session }) => {
+          if (verdict._tag === "Refused" || session === undefined) {
+            const refused = verdict as Verdict & { _tag: "Refused" }
+            const remote = `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`
+            getController()?.refused(refused.code === "FORBIDDEN" ? "forbidden" : "unauthorized", remote, `HTTP /api/login: ${refused.message}`)
+            if ((request.headers.accept ?? "").includes("application/json")) return sendError(request, response, refused.status, refused.code, refused.message)
+            return send(request, response, refused.status, "text/html; charset=utf-8", loginPage(refused.message), {
+              "content-security-policy": loginPagePolicy,
+            })
+          }
+          const cookie = sessionCookieHeader(session.value, request)
+          if ((request.headers.accept ?? "").includes("application/json")) {
+            response.setHeader("set-cookie", cookie)
+            return sendJson(request, response, 200, { session: session.value, expiresAt: session.expiresAt })
+          }
+          response.writeHead(303, { location: "/", "set-cookie": cookie, "cache-control": "no-store", "content-length": 0 })
+          response.end()
+        }),
+      )
+
     const route = (request: http.IncomingMessage, response: http.ServerResponse): void => {
-      if (refuseMethod(request, response)) return
       const url = urlOf(request)
       const path = url.pathname === "/index.html" ? "/" : url.pathname
+      if (operators === undefined || openPaths.has(path)) return serve(request, response, url, path)
+      if (path === "/api/login" && request.method === "POST") return void login(request, response, operators)
+      runFork(
+        Effect.map(operators.check(request), (verdict) =>
+          verdict._tag === "Allowed" ? serve(request, response, url, path) : refuse(request, response, path, verdict),
+        ),
+      )
+    }
+
+    const serve = (request: http.IncomingMessage, response: http.ServerResponse, url: URL, path: string): void => {
+      if (refuseMethod(request, response)) return
       const file = files.get(path)
       if (file !== undefined) {
         return send(request, response, 200, file.type, file.body, path === "/" ? { "content-security-policy": pagePolicy } : {})
@@ -136,9 +193,12 @@ export const makeControllerHttp = (
             ? sendJson(request, response, 503, { ready: false, reason: "the controller is not listening" })
             : sendJson(request, response, 200, { ready: true, address: controller.address, workers: controller.workers().length })
         }
-        case "/api/events":
         case "/api/inspect":
-          return streams.open(request, response, path === "/api/events" ? "dashboard" : "inspect")
+          if (options.inspect !== true)
+            return sendError(request, response, 404, "NOT_FOUND", "inspection is off: start the controller with --inspect to serve /api/inspect")
+          return streams.open(request, response, "inspect")
+        case "/api/events":
+          return streams.open(request, response, "dashboard")
         case "/api/machine.json":
           return send(request, response, 200, "application/json; charset=utf-8", machine)
         case "/api/diagram.svg": {

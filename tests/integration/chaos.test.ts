@@ -24,7 +24,7 @@ describe("chaos", () => {
     const port = await freePort()
     const url = `ws://127.0.0.1:${port}`
     const startController = async () => {
-      const controller = processes.start(["controller", "--port", String(port), ...timing], { name: "controller" })
+      const controller = processes.start(["controller", "--insecure", "--port", String(port), ...timing], { name: "controller" })
       await controller.waitForLine(`controller listening on ${url}`)
       return controller
     }

@@ -81,7 +81,7 @@ describe("controller and worker HTTP surfaces", () => {
             logTransitions: false,
             http: (controller) =>
               Effect.map(
-                makeControllerHttp(() => controller, { tickMs: 100 }),
+                makeControllerHttp(() => controller, { tickMs: 100, inspect: true }),
                 (served) => served.handle,
               ),
           },

@@ -18,9 +18,12 @@ describe("mesh over IPv6 loopback", () => {
     const port = await freePort("::1")
     const url = `ws://[::1]:${port}`
     const worker = processes.start(["worker", "examples/hello", "--node", "v6", "--controller", url, "--listen", "ws://[::1]:0"], { name: "worker v6" })
-    const controller = processes.start(["controller", "--host", "::1", "--port", String(port), "--heartbeat-ms", "100", "--stale-after-ms", "400"], {
-      name: "controller [::1]",
-    })
+    const controller = processes.start(
+      ["controller", "--insecure", "--host", "::1", "--port", String(port), "--heartbeat-ms", "100", "--stale-after-ms", "400"],
+      {
+        name: "controller [::1]",
+      },
+    )
     await controller.waitForLine(`controller listening on ${url}`)
 
     const client = await connect(url)

@@ -35,7 +35,7 @@ interface Mesh {
 }
 
 const startController = async (port: number, timing: ReadonlyArray<string> = timingArgs): Promise<CrankProcess> => {
-  const controller = processes.start(["controller", "--port", String(port), ...timing], { name: `controller :${port}` })
+  const controller = processes.start(["controller", "--insecure", "--port", String(port), ...timing], { name: `controller :${port}` })
   await controller.waitForLine(`controller listening on ws://127.0.0.1:${port}`)
   return controller
 }

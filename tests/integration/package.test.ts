@@ -79,7 +79,7 @@ export default defineWorker({ name: "shout", implements: [implement(Shout, ({ te
     )
     const port = await freePort()
     const controller = `ws://127.0.0.1:${port}`
-    const control = processes.start(["controller", "--port", String(port)], bin())
+    const control = processes.start(["controller", "--insecure", "--port", String(port)], bin())
     await control.waitForLine("controller listening", 30_000)
     const worker = processes.start(["worker", "shout.ts", "--controller", controller], bin())
     await worker.waitForLine("joining", 30_000)

@@ -60,7 +60,9 @@ describe("a Prometheus server scraping the controller", () => {
     const port = await freePort()
     const url = `ws://127.0.0.1:${port}`
     processes.start(["worker", "examples/hello", "--node", "w1", "--replicas", "2", "--controller", url], { name: "worker w1" })
-    const controller = processes.start(["controller", "--port", String(port), "--heartbeat-ms", "200", "--stale-after-ms", "5000"], { name: "controller" })
+    const controller = processes.start(["controller", "--insecure", "--port", String(port), "--heartbeat-ms", "200", "--stale-after-ms", "5000"], {
+      name: "controller",
+    })
     await controller.waitForLine(`controller listening on ${url}`)
     const client = await connect(url)
     await until("both replicas healthy", async () => (await client.status()).workers.filter((w) => w.state === "healthy").length === 2)

@@ -28,7 +28,9 @@ describe("promtool check metrics on a running mesh", () => {
     const workerPort = await freePort()
     const url = `ws://127.0.0.1:${port}`
     processes.start(["worker", "examples/hello", "--node", "w1", "--controller", url, "--listen", `ws://127.0.0.1:${workerPort}`], { name: "worker w1" })
-    const controller = processes.start(["controller", "--port", String(port), "--heartbeat-ms", "100", "--stale-after-ms", "5000"], { name: "controller" })
+    const controller = processes.start(["controller", "--insecure", "--port", String(port), "--heartbeat-ms", "100", "--stale-after-ms", "5000"], {
+      name: "controller",
+    })
     await controller.waitForLine(`controller listening on ${url}`)
     const client = await connect(url)
     await until("w1/hello-1 healthy", async () => (await client.status()).workers.some((w) => w.id === "w1/hello-1" && w.state === "healthy"))

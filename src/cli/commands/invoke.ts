@@ -4,8 +4,8 @@ import * as Stream from "effect/Stream"
 import type { Placement } from "../../../capabilities/Capability.ts"
 import { CrankError } from "../../../capabilities/CrankError.ts"
 import type { CommandRun } from "../Command.ts"
-import { connectClient } from "../connect.ts"
-import { controllerUrl, parse, parseJsonInput, pickNumber, UsageError } from "../options.ts"
+import { accessFlagsOf, accessOptions, connectMesh } from "../meshAccess.ts"
+import { parse, parseJsonInput, pickNumber, UsageError } from "../options.ts"
 import { printJson, printLine } from "../output.ts"
 
 /** `--gpu` and `--label k=v` (repeatable) as the call's placement, or undefined when neither is given. */
@@ -22,7 +22,7 @@ const placementOf = (gpu: boolean, labels: ReadonlyArray<string>): Placement | u
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
     const { values, positionals } = parse(argv, {
-      controller: { type: "string" },
+      ...accessOptions,
       timeout: { type: "string" },
       json: { type: "boolean" },
       gpu: { type: "boolean" },
@@ -35,7 +35,7 @@ export const run: CommandRun = (argv) =>
     const input = parseJsonInput(text)
     if (input instanceof CrankError) return yield* input
     const timeoutMs = pickNumber(values.timeout, "timeout", 30_000)!
-    const client = yield* connectClient(controllerUrl(values.controller), timeoutMs)
+    const client = yield* connectMesh(accessFlagsOf(values), timeoutMs)
     const placement = placementOf(values.gpu === true, values.label ?? [])
     const options = placement === undefined ? {} : { placement }
     if (values.stream) {

@@ -3,14 +3,14 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { keyOf } from "../../../capabilities/Capability.ts"
 import type { CommandRun } from "../Command.ts"
-import { connectClient } from "../connect.ts"
-import { controllerUrl, parse, pickNumber } from "../options.ts"
+import { accessFlagsOf, accessOptions, connectMesh } from "../meshAccess.ts"
+import { parse, pickNumber } from "../options.ts"
 import { age, printJson, printLine, table } from "../output.ts"
 
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
-    const { values } = parse(argv, { controller: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" } })
-    const client = yield* connectClient(controllerUrl(values.controller), pickNumber(values.timeout, "timeout", 10_000)!)
+    const { values } = parse(argv, { ...accessOptions, json: { type: "boolean" }, timeout: { type: "string" } })
+    const client = yield* connectMesh(accessFlagsOf(values), pickNumber(values.timeout, "timeout", 10_000)!)
     const mesh = yield* client.status
     if (values.json) return printJson(mesh)
     const now = yield* Clock.currentTimeMillis

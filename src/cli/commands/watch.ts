@@ -3,11 +3,13 @@ import * as http from "node:http"
 import * as https from "node:https"
 import * as Effect from "effect/Effect"
 import { type CrankError, crankError, messageOf } from "../../../capabilities/CrankError.ts"
+import { clientTlsOptions } from "../../../trust/tlsOptions.ts"
 import type { TransitionEvent } from "../../dashboard/snapshot.ts"
 import { httpUrlOf } from "../../http/httpUrl.ts"
 import { eventStreamParser, type ServerSentEvent } from "../../http/sse.ts"
 import type { CommandRun } from "../Command.ts"
-import { controllerUrl, parse, pickNumber, UsageError } from "../options.ts"
+import { accessFlagsOf, accessOptions, meshAccess, processId } from "../meshAccess.ts"
+import { parse, pickNumber, UsageError } from "../options.ts"
 import { printLine } from "../output.ts"
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, "0")
@@ -21,14 +23,27 @@ const clockOf = (ms: number): string => {
 /** Node reports a refused dual-stack connect as an AggregateError with an empty message: fall back to its code. */
 const reasonOf = (error: Error): string => error.message || (error as NodeJS.ErrnoException).code || String(error)
 
+/** The `message` of a JSON error body (`{ "error": "UNAUTHORIZED", "message": "..." }`), if it is one. */
+const messageIn = (body: string): string | undefined => {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown }
+    return typeof parsed.message === "string" ? parsed.message : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export const formatTransition = (t: Pick<TransitionEvent, "at" | "workerId" | "from" | "to" | "event">): string =>
   `${clockOf(t.at)} ${t.workerId} ${t.from} → ${t.to} (${t.event})`
 
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
-    const { values, positionals } = parse(argv, { controller: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" } })
+    const { values, positionals } = parse(argv, { ...accessOptions, json: { type: "boolean" }, timeout: { type: "string" } })
     if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(" ")}`)
-    const controller = controllerUrl(values.controller)
+    // Over wss:// the events are an operator's to read: the stream is opened with this command's certificate.
+    const access = yield* meshAccess(accessFlagsOf(values), { hint: "client", id: processId("cli-"), local: "operator" })
+    const controller = access.controller
+    const credentials = access.cell?.current()
     const url = httpUrlOf(controller, "/api/events")
     if (url === undefined) throw new UsageError(`--controller must be a ws://, wss://, http:// or https:// URL, got "${controller}"`)
     const timeoutMs = pickNumber(values.timeout, "timeout", 10_000)!
@@ -48,7 +63,21 @@ export const run: CommandRun = (argv) =>
     return yield* Effect.callback<never, CrankError>((resume) => {
       const unavailable = (message: string) => resume(Effect.fail(crankError("UNAVAILABLE", message)))
       const get = url.startsWith("https:") ? https.get : http.get
-      const request = get(url, { headers: { accept: "text/event-stream" }, timeout: timeoutMs }, (response) => {
+      const tls = credentials === undefined ? {} : clientTlsOptions(credentials, { role: "controller" })
+      const request = get(url, { ...tls, headers: { accept: "text/event-stream" }, timeout: timeoutMs }, (response) => {
+        if (response.statusCode === 401 || response.statusCode === 403) {
+          let body = ""
+          response.setEncoding("utf8")
+          response.on("data", (chunk: string) => void (body = (body + chunk).slice(0, 2_000)))
+          response.on("end", () => {
+            resume(
+              Effect.fail(
+                crankError(response.statusCode === 403 ? "FORBIDDEN" : "UNAUTHORIZED", messageIn(body) ?? `${url} answered HTTP ${response.statusCode}`),
+              ),
+            )
+          })
+          return
+        }
         if (response.statusCode !== 200) {
           response.resume()
           return unavailable(`${url} answered HTTP ${response.statusCode} instead of an event stream`)
