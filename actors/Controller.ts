@@ -94,6 +94,8 @@ export interface Controller {
   readonly refused: (reason: RefusalReason, remoteAddress: string, detail: string) => void
   /** Picks a worker and relays `invoke` to it: the data path for callers that cannot dial workers. */
   readonly serve: (invoke: Invoke) => Effect.Effect<Reply>
+  /** Picks a worker and relays a streaming `invoke` to it (a federation's forwarded streams). */
+  readonly serveStream: (invoke: Invoke) => Stream.Stream<unknown, CrankError>
 }
 
 type Mail = Occurrence<Connection>
@@ -295,6 +297,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       },
       transitions,
       serve: (invoke) => (isSystem(invoke.capability) ? system.serve(invoke) : relay(invoke)),
+      serveStream: (invoke) => relayStream(invoke),
     }
     const inUse = (identity: Identity): boolean => (identities.get(identityKey(identity)) ?? 0) > 0
     const system = RequestServer.make({
