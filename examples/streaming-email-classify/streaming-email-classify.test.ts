@@ -182,23 +182,32 @@ describe("streaming.email.classify on a real mbox", () => {
   })
 })
 
+/**
+ * How many messages the worker may have read beyond what an in-process consumer has taken. The caller pulls the
+ * generator through a few stages, and each `Stream.interruptWhen` among them (the worker's deadline, the in-memory
+ * link, the caller's deadline, and a second in-memory link when the controller relays the call) is a merge whose
+ * fiber pulls the next item while the one before waits to be taken: one item each.
+ */
+const inProcessStages = 4
+
 describe("streaming.email.classify's backpressure and cancellation, in one process", () => {
-  it("a slow consumer: the worker reads at most one message ahead of what was consumed", async () => {
+  it("a slow consumer: the worker reads no more than a few messages ahead of it", async () => {
     const before = messagesRead()
     let consumed = 0
     let mostAhead = 0
     for await (const _ of mesh.stream(StreamingEmailClassify, { mbox: mboxOfSample() })) {
       consumed++
+      // Slower than the worker reads a message: a worker that ignored its caller would be far ahead by now.
+      await pause(15)
       mostAhead = Math.max(mostAhead, messagesRead() - before - consumed)
-      await pause(2)
     }
     expect(consumed).toBe(sample.length)
     expect(messagesRead() - before).toBe(sample.length)
-    // In one process the caller pulls the generator itself: it is never more than the item in hand ahead.
-    expect(mostAhead).toBeLessThanOrEqual(1)
+    expect(mostAhead).toBeGreaterThanOrEqual(0)
+    expect(mostAhead).toBeLessThanOrEqual(inProcessStages)
   })
 
-  it("breaking out after k items stops the reading: no message beyond k + 1 is read, later either", async () => {
+  it("breaking out after k items stops the reading: the request ends, nothing more is read", async () => {
     const k = 5
     const before = messagesRead()
     const seen: Array<number> = []
@@ -209,7 +218,7 @@ describe("streaming.email.classify's backpressure and cancellation, in one proce
     expect(seen).toEqual([0, 1, 2, 3, 4])
     await until("the worker to end the stream", () => streamingWorkerOf(mesh).inFlight() === 0)
     const afterBreak = messagesRead() - before
-    expect(afterBreak).toBeLessThanOrEqual(k + 1)
+    expect(afterBreak).toBeLessThanOrEqual(k + inProcessStages)
     // Room for a generator that was not stopped to go on; not a bound on anything.
     await pause(300)
     expect(messagesRead() - before).toBe(afterBreak)
@@ -226,7 +235,7 @@ describe("streaming.email.classify's backpressure and cancellation, in one proce
 const wsTunables = { ...testTunables, staleAfterMs: 500, evictAfterMs: 1_000 }
 
 describe("streaming.email.classify over WebSocket", () => {
-  it("a slow consumer holds the worker to one window ahead, and interrupting it stops the reading", async () => {
+  it("a slow consumer holds the worker to its window, and interrupting it stops the reading", async () => {
     const scope = Effect.runSync(Scope.make())
     try {
       const onWebSocket = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | Transport>) =>
@@ -250,10 +259,11 @@ describe("streaming.email.classify over WebSocket", () => {
       // Room for a worker that ignored the window to run away; not a bound on anything.
       await pause(500)
       const heldBack = messagesRead() - before
-      // Ahead of the consumer: the window (items sent, or queued at the caller), one item made and waiting for
-      // credit, and the next message, whose reading the serving stream has already pulled.
+      // Ahead of the consumer: the window of credit (items sent, or queued at the caller), one item the caller's
+      // deadline stage holds for the consumer (credited when it left the queue), and on the worker one item waiting
+      // for credit and one held by its deadline stage.
       expect(heldBack).toBeGreaterThan(taken)
-      expect(heldBack).toBeLessThanOrEqual(taken + window + 2)
+      expect(heldBack).toBeLessThanOrEqual(taken + window + 3)
       expect(heldBack).toBeLessThan(sample.length)
       // Waiting for credit is not stopping: the request is still in service on the worker until the caller cancels.
       expect(running.inFlight()).toBe(1)
