@@ -163,7 +163,7 @@ describe("streaming.email.classify on a real mbox", () => {
   it("classifies every held-out message of the mbox, in order, as email.classify does", async () => {
     expect(sample.length).toBe(5 * perGroup + 1)
     expect(new Set(sample.map((message) => message.label))).toEqual(new Set(["spam", "ham"]))
-    const items = await streamAll({ mbox: mboxrdOf(sample.map((message) => message.raw)) })
+    const items = await streamAll({ mbox: mboxOfSample() })
     expect(items.map((item) => item.index)).toEqual(sample.map((_, i) => i))
     let agreeWithCorpus = 0
     for (const [i, message] of sample.entries()) {
