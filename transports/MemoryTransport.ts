@@ -10,7 +10,8 @@
  * closing link answers waiting callers `UNAVAILABLE` and interrupts their handlers, as the WebSocket transport
  * does. A handler that dies answers `INTERNAL` for its request only.
  *
- * A streaming request is the serving side's `Stream` itself, pulled by the caller: backpressure with no buffer
+ * A streaming request is the serving side's `Stream` itself, pulled by the caller: backpressure with no buffer of
+ * the transport's own (the stages on the way, a deadline, decoding, each pull at most one item ahead)
  * (the producer runs only as the consumer pulls), cancellation by the consumer stopping, and a closing link fails
  * it `UNAVAILABLE`, as over a wire.
  */

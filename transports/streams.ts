@@ -1,7 +1,7 @@
 /**
  * Streaming requests over a wire: the two halves every message transport (WebSocket, NATS) shares, so credit and
  * cancellation mean the same everywhere. The in-memory transport needs neither: its caller pulls the serving
- * side's stream directly, which is backpressure with no buffer at all.
+ * side's stream directly: backpressure with no window at all, only the one item each stage on the way pulls ahead.
  *
  * Flow control is credit-based, as HTTP/2's and gRPC's windows are: the caller's `Invoke` carries `stream`, the
  * items it has room for; the serving side sends `StreamChunk`s only within the credit granted so far, and the
