@@ -47,8 +47,14 @@ export const writeModel = async (dataDir: string, model: SpamModel): Promise<voi
 }
 
 /**
- * The model cached in `dataDir`, or one trained from `source` and cached there. `trained` says which, and `stale`
- * why the cache was not used.
+ * Trainings under way in this process, by corpus: two workers that need the same model at once (email.classify and
+ * streaming.email.classify starting together in `npm start`) share one training, and each caches the result.
+ */
+const trainings = new Map<string, Promise<SpamModel>>()
+
+/**
+ * The model cached in `dataDir`, or one trained from `source` (or by a training of the same corpus already under
+ * way in this process) and cached there. `trained` says which, and `stale` why the cache was not used.
  */
 export const loadOrTrain = async (
   dataDir: string,
@@ -57,7 +63,17 @@ export const loadOrTrain = async (
 ): Promise<{ readonly model: SpamModel; readonly trained: false } | { readonly model: SpamModel; readonly trained: true; readonly stale: string }> => {
   const cached = await readModel(dataDir, source.corpus)
   if (!("stale" in cached)) return { model: cached, trained: false }
-  const model = await train(await source.messages(), { corpus: source.corpus, trainedAt: now() })
+  let training = trainings.get(source.corpus)
+  if (training === undefined) {
+    training = (async () => train(await source.messages(), { corpus: source.corpus, trainedAt: now() }))()
+    trainings.set(source.corpus, training)
+    // Forgotten once settled: a later start reads the cache, and a failed training is tried afresh.
+    void training.then(
+      () => trainings.delete(source.corpus),
+      () => trainings.delete(source.corpus),
+    )
+  }
+  const model = await training
   await writeModel(dataDir, model)
   return { model, trained: true, stale: cached.stale }
 }
