@@ -35,6 +35,11 @@ import { type LifecycleState, stateOf, workerLifecycle } from "./workerLifecycle
 export interface WorkerOptions {
   /** The controller's address. */
   readonly controller: string
+  /**
+   * More controllers (a federation, actors/Federation.ts): when a dial or a registration fails, the next attempt
+   * goes to the next address in turn, `controller` first.
+   */
+  readonly controllers?: ReadonlyArray<string>
   /** Where clients may dial this worker directly (`memory://`, `ws://127.0.0.1:0`); omit to be reached via the controller only. */
   readonly listen?: string
   /** The address to advertise, when it differs from the bound one (behind NAT, in a container). */
@@ -147,6 +152,9 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
           )).address
 
     const capabilities = definition.implementations.map((i) => descriptorOf(i.capability))
+    const controllers = [options.controller, ...(options.controllers ?? []).filter((address) => address !== options.controller)]
+    /** The controller the next attempt dials: the one the worker is with stays first, a failed attempt moves on. */
+    let controllerIndex = 0
     const advertised = options.advertise ?? address
 
     /** One connection: connect, register, heartbeat until the link drops. Fails to be retried or reconnected. */
@@ -174,7 +182,7 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
             return
         }
       }
-      const link = yield* transport.connect(options.controller, () => ({
+      const link = yield* transport.connect(controllers[controllerIndex]!, () => ({
         onMessage,
         serve: server.answer,
         serveStream: server.serveStream,
@@ -231,16 +239,18 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
     // first step (at once), so a worker that has reconnected a few times in its life does not
     // wait the capped maximum to rejoin a restarted controller.
     const untilDropped = Effect.scoped(session).pipe(
-      Effect.tapError((error) =>
-        error._tag === "Disconnected"
+      Effect.tapError((error) => {
+        const failedAt = controllers[controllerIndex]!
+        if (!(error._tag === "Disconnected" && error.registered)) controllerIndex = (controllerIndex + 1) % controllers.length
+        return error._tag === "Disconnected"
           ? Effect.logInfo(`worker ${workerId}: connection closed (${error.info.code} ${error.info.reason}); reconnecting`)
           : error._tag === "CrankError" && (error.code === "UNAUTHORIZED" || error.code === "FORBIDDEN")
             ? Effect.logWarning(`worker ${workerId}: the controller refused it (${error.message}); retrying`)
             : // The first failure and every tenth after it are worth a line: a worker waiting for its controller says so.
               (++failedAttempts % 10 === 1 ? Effect.logInfo : Effect.logDebug)(
-                `worker ${workerId}: cannot register with ${options.controller} yet (${error.message}); retrying with backoff`,
-              ),
-      ),
+                `worker ${workerId}: cannot register with ${failedAt} yet (${error.message}); retrying with backoff`,
+              )
+      }),
       Effect.retry({ schedule: backoff, while: (error) => !(error._tag === "Disconnected" && error.registered) }),
     )
     // A registered link that dropped is redialled at once (a restarted controller is back as soon as it listens),
