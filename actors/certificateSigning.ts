@@ -19,6 +19,7 @@
  * // served by the controller's system server, with `Caller` provided per request
  * ```
  */
+import { X509Certificate } from "node:crypto"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { crankError } from "../capabilities/CrankError.ts"
@@ -37,6 +38,12 @@ export interface SigningAuthority {
   /** How long a certificate it signs is valid; default 1 h (`defaultLeafLifetimeMs`). */
   readonly lifetimeMs?: number
 }
+
+/**
+ * When a certificate expires, as TLS will judge it: X.509 keeps whole seconds, so a lifetime that does not end on
+ * one is cut short by up to a second, which a renewal timed from the lifetime asked for would miss.
+ */
+export const notAfterOf = (certificatePem: string): number => Date.parse(new X509Certificate(certificatePem).validTo)
 
 /** `worker/n1`: an identity as a map key and in messages. */
 export const identityKey = (identity: Identity): string => `${identity.role}/${identity.id}`
@@ -93,7 +100,6 @@ export const signingImplementation = (authority: SigningAuthority, inUse: (ident
         authority.ca.signCsr(csr, { identity, now, lifetimeMs: authority.lifetimeMs ?? defaultLeafLifetimeMs }),
         signingFailure,
       )
-      const notAfter = Math.min(now.getTime() + (authority.lifetimeMs ?? defaultLeafLifetimeMs), authority.ca.notAfter.getTime())
-      return { certificate, caCertificate: authority.ca.certificatePem, role: identity.role, id, notAfter }
+      return { certificate, caCertificate: authority.ca.certificatePem, role: identity.role, id, notAfter: notAfterOf(certificate) }
     }),
   )

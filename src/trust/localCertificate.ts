@@ -17,6 +17,7 @@ import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import { notAfterOf } from "../../actors/certificateSigning.ts"
 import { type CertificateAuthority, caKeyFile } from "../../trust/CertificateAuthority.ts"
 import { createCsr } from "../../trust/csr.ts"
 import type { Identity } from "../../trust/identity.ts"
@@ -40,6 +41,6 @@ export const localCertificate = (ca: CertificateAuthority, identity: Identity, l
       identity,
       credentials: { privateKeyPem: keyPair.privateKeyPem, certificatePem, caCertificatePem: ca.certificatePem },
       obtainedAt: now,
-      notAfter: Math.min(now + lifetimeMs, ca.notAfter.getTime()),
+      notAfter: notAfterOf(certificatePem),
     }
   })
