@@ -9,6 +9,7 @@ import type { CommandRun } from "../Command.ts"
 import { unavailable } from "../connect.ts"
 import { UsageError } from "../errors.ts"
 import { exampleModules, loadWorkers } from "../loadWorker.ts"
+import { isLoopbackHost } from "../loopback.ts"
 import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber } from "../options.ts"
 import { printLine, table } from "../output.ts"
 import { timingOptions, tunablesFrom } from "../timings.ts"
@@ -20,9 +21,17 @@ export const run: CommandRun = (argv) =>
       port: { type: "string" },
       replicas: { type: "string" },
       "data-dir": { type: "string" },
+      inspect: { type: "boolean" },
+      "insecure-anywhere": { type: "boolean" },
       ...timingOptions,
     })
     const host = pick(values.host, "host", defaultHost)!
+    // One process needs no certificates (its workers are in memory); its ws:// port has no access control, so loopback only.
+    if (!isLoopbackHost(host) && values["insecure-anywhere"] !== true) {
+      throw new UsageError(
+        `crank dev serves plain ws:// with no access control, so only on a loopback host (127.0.0.1, ::1, localhost); ${host} is not one. Pass --insecure-anywhere if you mean it, or run crank controller (mutual TLS) and crank worker`,
+      )
+    }
     const port = pickNumber(values.port, "port", defaultPort)!
     const replicas = Number(values.replicas ?? 2)
     if (!Number.isInteger(replicas) || replicas < 1) throw new UsageError("--replicas must be a positive integer")
@@ -39,7 +48,7 @@ export const run: CommandRun = (argv) =>
         // The dashboard, /metrics and the probes share the controller's port.
         http: (controller) =>
           Effect.map(
-            makeControllerHttp(() => controller),
+            makeControllerHttp(() => controller, { inspect: values.inspect === true }),
             (surface) => surface.handle,
           ),
       },
