@@ -13,6 +13,7 @@ import * as Scope from "effect/Scope"
 import * as Client from "../actors/Client.ts"
 import * as Controller from "../actors/Controller.ts"
 import { workerDataDir } from "../actors/dataDirectory.ts"
+import type { Federation } from "../actors/Federation.ts"
 import type { Implementation } from "../actors/Implementation.ts"
 import { Tunable } from "../actors/Tunables.ts"
 import * as Worker from "../actors/Worker.ts"
@@ -37,6 +38,8 @@ export interface NodeOptions {
     /** Who may do what, and the CA it signs with (actors/authorization.ts, `certificate.sign_csr`). */
     readonly access?: Controller.ControllerOptions["access"]
     readonly signer?: Controller.ControllerOptions["signer"]
+    /** Joins this federation of controllers over NATS (actors/Federation.ts): requests no local worker serves go to its peers. */
+    readonly federation?: Federation
     readonly implementations?: ReadonlyArray<Implementation>
     /** Log every lifecycle transition through Effect's Logger (default true). */
     readonly logTransitions?: boolean
@@ -107,7 +110,9 @@ export const start = (options: NodeOptions): Effect.Effect<CrankNode, Supervisor
             ...(settings.signer === undefined ? {} : { signer: settings.signer }),
             ...(settings.implementations === undefined ? {} : { implementations: settings.implementations }),
             ...(settings.http === undefined ? {} : { http: settings.http }),
+            ...(settings.federation === undefined ? {} : { elsewhere: settings.federation.elsewhere }),
           })
+          if (settings.federation !== undefined) yield* Effect.orDie(settings.federation.join(controller))
           if (settings.logTransitions ?? true) yield* logTransitions(controller).pipe(Scope.provide(loggingScope))
           yield* Ref.set(controllerRef, controller)
           yield* Supervisor.signalReady

@@ -11,6 +11,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { AccessMode } from "../../../actors/authorization.ts"
 import type { Controller } from "../../../actors/Controller.ts"
+import * as Federation from "../../../actors/Federation.ts"
 import { withTunables } from "../../../actors/Tunables.ts"
 import { combine } from "../../../transports/combine.ts"
 import * as MemoryTransport from "../../../transports/MemoryTransport.ts"
@@ -48,6 +49,8 @@ export const run: CommandRun = (argv) =>
       "data-dir": { type: "string" },
       "cert-lifetime": { type: "string" },
       inspect: { type: "boolean" },
+      federation: { type: "string" },
+      "controller-id": { type: "string" },
       ...timingOptions,
     })
     const host = pick(values.host, "host", defaultHost)!
@@ -79,6 +82,14 @@ export const run: CommandRun = (argv) =>
     const transport = combine(MemoryTransport.make(), webSocket)
     const access: AccessMode = insecure ? "open" : "certificates"
     const operators = authority === undefined ? undefined : operatorAccess(authority.tokens, yield* Clock.Clock)
+    // A federation of controllers over NATS (docs/federation.md): joined once the controller listens.
+    const federation =
+      values.federation === undefined
+        ? undefined
+        : yield* Effect.mapError(
+            Federation.make({ nats: values.federation, controllerId: values["controller-id"] ?? `controller-${process.pid}` }),
+            unavailable,
+          )
     node = yield* Node.start({
       nodeId: pick(undefined, "node", `controller-${process.pid}`)!,
       controller: {
@@ -86,6 +97,7 @@ export const run: CommandRun = (argv) =>
         access,
         ...(token === undefined ? {} : { token }),
         ...(authority === undefined ? {} : { signer: { ca: authority.ca, tokens: authority.tokens, lifetimeMs } }),
+        ...(federation === undefined ? {} : { federation }),
         // The dashboard, /metrics and the probes share the controller's port.
         http: (controller: Controller) =>
           Effect.map(
