@@ -588,146 +588,165 @@ const interpolate = (text: string, shell: Record<string, string>): string => tex
 
 const wssAt = (port: number) => new RegExp(`^wss://127\\.0\\.0\\.1:${port}$`)
 
+/** Starting, joining and draining a mesh of TLS processes on two shared cores: bounded, but not by the default 60 s. */
+const runTimeoutMs = 180_000
+
 describe("the configurations, run as processes on loopback", () => {
-  it("Kubernetes: the controller's init step, then its container and the hello container (args, env over the image's ENV); every probe passes", async () => {
-    const [controllerPort, workerPort] = [await freePort(), await freePort()]
-    const dataDir = join(scratch, "k8s-data")
-    const local = localizer(
-      new Map([
-        ["7070", controllerPort],
-        ["7171", workerPort],
-      ]),
-      dataDir,
-    )
-    const all = pods()
-    const controllerPod = all["crank-controller"]!
-    // The Secrets, made as docs/deploy.md says: a token store and CA from `crank token create`, and one token.
-    const offline = join(scratch, "k8s-offline")
-    const token = await createToken(["token", "create", "--role", "worker", "--ttl", "1h"], offline)
-    const secretFiles = join(offline, "controller")
-    // The init containers' commands, with each volume's mount path moved to its local stand-in.
-    const volumeDirs: Record<string, string> = { data: dataDir, ca: secretFiles, tmp: join(scratch, "k8s-tmp") }
-    for (const init of controllerPod.initContainers ?? []) {
-      let script = [...(init.command ?? []), ...(init.args ?? [])].join("\u0000")
-      for (const m of init.volumeMounts ?? []) script = script.replaceAll(m.mountPath, volumeDirs[m.name]!)
-      const [program, ...args] = script.split("\u0000")
-      const run = spawnSync(program!, args, { encoding: "utf8", timeout: 20_000 })
-      expect(run.status, `init container ${init.name}: ${run.stderr}`).toBe(0)
-    }
-    const role = (deployment: string, podName: string): Role => {
-      const container = all[deployment]!.containers[0]!
-      const env: Record<string, string> = { ...imageEnvironment() }
-      for (const v of container.env ?? []) {
-        if (v.value !== undefined) env[v.name] = v.value.replace(/\$\((\w+)\)/g, (m, name: string) => env[name] ?? m)
-        else if (v.valueFrom?.fieldRef !== undefined) env[v.name] = { "metadata.name": podName, "status.podIP": "127.0.0.1" }[v.valueFrom.fieldRef.fieldPath]!
-        else if (v.valueFrom?.secretKeyRef !== undefined) env[v.name] = token
+  it(
+    "Kubernetes: the controller's init step, then its container and the hello container (args, env over the image's ENV); every probe passes",
+    async () => {
+      const [controllerPort, workerPort] = [await freePort(), await freePort()]
+      const dataDir = join(scratch, "k8s-data")
+      const local = localizer(
+        new Map([
+          ["7070", controllerPort],
+          ["7171", workerPort],
+        ]),
+        dataDir,
+      )
+      const all = pods()
+      const controllerPod = all["crank-controller"]!
+      // The Secrets, made as docs/deploy.md says: a token store and CA from `crank token create`, and one token.
+      const offline = join(scratch, "k8s-offline")
+      const token = await createToken(["token", "create", "--role", "worker", "--ttl", "1h"], offline)
+      const secretFiles = join(offline, "controller")
+      // The init containers' commands, with each volume's mount path moved to its local stand-in.
+      const volumeDirs: Record<string, string> = { data: dataDir, ca: secretFiles, tmp: join(scratch, "k8s-tmp") }
+      for (const init of controllerPod.initContainers ?? []) {
+        let script = [...(init.command ?? []), ...(init.args ?? [])].join("\u0000")
+        for (const m of init.volumeMounts ?? []) script = script.replaceAll(m.mountPath, volumeDirs[m.name]!)
+        const [program, ...args] = script.split("\u0000")
+        const run = spawnSync(program!, args, { encoding: "utf8", timeout: 20_000 })
+        expect(run.status, `init container ${init.name}: ${run.stderr}`).toBe(0)
       }
-      return { args: [...(container.command ?? []), ...(container.args ?? [])], env: local.env(env) }
-    }
-    // Each probe as kubelet runs it: an HTTP(S) GET that must answer 200, or a command that must exit 0.
-    const probes = (deployment: string): Array<() => Promise<[string, number]>> => {
-      const container = all[deployment]!.containers[0]!
-      const ports = new Map((container.ports ?? []).map((p) => [p.name, p.containerPort]))
-      return [container.readinessProbe, container.livenessProbe, container.startupProbe].flatMap((p) => {
-        if (p?.httpGet !== undefined) {
-          const url = `${(p.httpGet.scheme ?? "HTTP").toLowerCase()}://127.0.0.1:${local.port(String(ports.get(String(p.httpGet.port))))}${p.httpGet.path}`
-          return [async () => [url, (await probe(url)) === 200 ? 0 : 1] as [string, number]]
+      const role = (deployment: string, podName: string): Role => {
+        const container = all[deployment]!.containers[0]!
+        const env: Record<string, string> = { ...imageEnvironment() }
+        for (const v of container.env ?? []) {
+          if (v.value !== undefined) env[v.name] = v.value.replace(/\$\((\w+)\)/g, (m, name: string) => env[name] ?? m)
+          else if (v.valueFrom?.fieldRef !== undefined) env[v.name] = { "metadata.name": podName, "status.podIP": "127.0.0.1" }[v.valueFrom.fieldRef.fieldPath]!
+          else if (v.valueFrom?.secretKeyRef !== undefined) env[v.name] = token
         }
-        if (p?.exec !== undefined) {
-          const argv = local.argv(p.exec.command)
-          return [async () => [argv.slice(3).join(" "), runCheck(argv, { ...imageEnvironment() }) ?? -1] as [string, number]]
-        }
-        return []
+        return { args: [...(container.command ?? []), ...(container.args ?? [])], env: local.env(env) }
+      }
+      // Each probe as kubelet runs it: an HTTP(S) GET that must answer 200, or a command that must exit 0.
+      const probes = (deployment: string): Array<() => Promise<[string, number]>> => {
+        const container = all[deployment]!.containers[0]!
+        const ports = new Map((container.ports ?? []).map((p) => [p.name, p.containerPort]))
+        return [container.readinessProbe, container.livenessProbe, container.startupProbe].flatMap((p) => {
+          if (p?.httpGet !== undefined) {
+            const url = `${(p.httpGet.scheme ?? "HTTP").toLowerCase()}://127.0.0.1:${local.port(String(ports.get(String(p.httpGet.port))))}${p.httpGet.path}`
+            return [async () => [url, (await probe(url)) === 200 ? 0 : 1] as [string, number]]
+          }
+          if (p?.exec !== undefined) {
+            const argv = local.argv(p.exec.command)
+            return [async () => [argv.slice(3).join(" "), runCheck(argv, { ...imageEnvironment() }) ?? -1] as [string, number]]
+          }
+          return []
+        })
+      }
+      const controllerProbes = probes("crank-controller")
+      const workerProbes = probes("crank-hello")
+      expect(controllerProbes.length + workerProbes.length).toBeGreaterThanOrEqual(4)
+      await exercise(
+        "k8s",
+        role("crank-controller", "crank-controller-7d9f-abcde"),
+        role("crank-hello", "crank-hello-5c6b-fghij"),
+        {
+          workerId: "crank-hello-5c6b-fghij/hello-1",
+          advertised: wssAt(workerPort),
+          stopMs: (all["crank-hello"]!.terminationGracePeriodSeconds ?? 30) * 1_000,
+        },
+        async () => {
+          for (const run of [...controllerProbes, ...workerProbes]) {
+            const [what, status] = await run()
+            expect(status, `probe ${what}`).toBe(0)
+          }
+        },
+      )
+    },
+    runTimeoutMs,
+  )
+
+  it(
+    "compose: the token as its comment makes it, controller-a and hello-a (over the image's ENV); their health checks and the image's HEALTHCHECK pass",
+    async () => {
+      const [controllerPort, workerPort, closedPort] = [await freePort(), await freePort(), await freePort()]
+      const dataDir = join(scratch, "compose-data")
+      const local = localizer(
+        new Map([
+          ["7070", controllerPort],
+          ["7171", workerPort],
+        ]),
+        dataDir,
+      )
+      const { services } = compose()
+      const token = await createToken(documentedTokenCommand("deploy/compose.yaml", /run --rm --no-deps controller-a token create/), dataDir)
+      const role = (name: string): Role => {
+        const service = services[name]!
+        const env = { ...imageEnvironment() }
+        for (const [k, v] of Object.entries(service.environment ?? {})) env[k] = interpolate(String(v), { CONTROLLER_A_TOKEN: token })
+        return { args: service.command!, env: local.env(env) }
+      }
+      const controller = role("controller-a")
+      const worker = role("hello-a")
+      const check = (name: string) => {
+        const [form, ...argv] = services[name]!.healthcheck!.test
+        expect(form).toBe("CMD")
+        return local.argv(argv)
+      }
+      const image = healthcheckArgv()
+      // One script: the image's HEALTHCHECK is compose's probe without arguments.
+      expect(services["controller-a"]!.healthcheck!.test.slice(1, 4)).toEqual(image)
+      // Nothing listening: the check fails (it is a real judge).
+      expect(runCheck(image, { CRANK_PORT: String(closedPort), CRANK_WORKER_LISTEN: `wss://127.0.0.1:${closedPort}` })).toBe(1)
+      await exercise(
+        "compose",
+        controller,
+        worker,
+        { workerId: "hello-a/hello-1", advertised: wssAt(workerPort), stopMs: durationMs(services["hello-a"]!.stop_grace_period!) },
+        async () => {
+          expect(runCheck(check("controller-a")), "controller-a's health check").toBe(0)
+          expect(runCheck(check("hello-a")), "hello-a's health check").toBe(0)
+          // Each container has its own loopback: in the controller's, nothing listens on the worker port; in the
+          // worker's, nothing on the controller port.
+          expect(runCheck(image, { ...controller.env, CRANK_WORKER_LISTEN: `wss://0.0.0.0:${closedPort}` }), "HEALTHCHECK in controller-a").toBe(0)
+          expect(runCheck(image, { ...worker.env, CRANK_PORT: String(closedPort) }), "HEALTHCHECK in hello-a").toBe(0)
+        },
+      )
+    },
+    runTimeoutMs,
+  )
+
+  it(
+    "systemd: the units' ExecStart and Environment, the token as the unit's comment makes it, the module linked as it says",
+    async () => {
+      const controllerPort = await freePort()
+      const dataDir = join(scratch, "systemd-data")
+      const local = localizer(new Map([["7070", controllerPort]]), dataDir)
+      const modules = join(scratch, "opt/crank/workers")
+      mkdirSync(modules, { recursive: true })
+      symlinkSync(join(repoRoot, "examples/hello"), join(modules, "hello"))
+      const [controllerUnit, workerUnit] = unitFiles as [string, string]
+      const token = await createToken(documentedTokenCommand(workerUnit, /CRANK_TOKEN=/), dataDir)
+      const role = (file: string, extra: Record<string, string>): Role => ({
+        args: execStart(file, "hello")
+          .slice(1)
+          .map((a) => a.replace(/^\/opt\/crank\/workers\//, `${modules}/`)),
+        env: { ...local.env(unitEnvironment(file, "hello")), ...extra },
       })
-    }
-    const controllerProbes = probes("crank-controller")
-    const workerProbes = probes("crank-hello")
-    expect(controllerProbes.length + workerProbes.length).toBeGreaterThanOrEqual(4)
-    await exercise(
-      "k8s",
-      role("crank-controller", "crank-controller-7d9f-abcde"),
-      role("crank-hello", "crank-hello-5c6b-fghij"),
-      { workerId: "crank-hello-5c6b-fghij/hello-1", advertised: wssAt(workerPort), stopMs: (all["crank-hello"]!.terminationGracePeriodSeconds ?? 30) * 1_000 },
-      async () => {
-        for (const run of [...controllerProbes, ...workerProbes]) {
-          const [what, status] = await run()
-          expect(status, `probe ${what}`).toBe(0)
-        }
-      },
-    )
-  })
-
-  it("compose: the token as its comment makes it, controller-a and hello-a (over the image's ENV); their health checks and the image's HEALTHCHECK pass", async () => {
-    const [controllerPort, workerPort, closedPort] = [await freePort(), await freePort(), await freePort()]
-    const dataDir = join(scratch, "compose-data")
-    const local = localizer(
-      new Map([
-        ["7070", controllerPort],
-        ["7171", workerPort],
-      ]),
-      dataDir,
-    )
-    const { services } = compose()
-    const token = await createToken(documentedTokenCommand("deploy/compose.yaml", /run --rm --no-deps controller-a token create/), dataDir)
-    const role = (name: string): Role => {
-      const service = services[name]!
-      const env = { ...imageEnvironment() }
-      for (const [k, v] of Object.entries(service.environment ?? {})) env[k] = interpolate(String(v), { CONTROLLER_A_TOKEN: token })
-      return { args: service.command!, env: local.env(env) }
-    }
-    const controller = role("controller-a")
-    const worker = role("hello-a")
-    const check = (name: string) => {
-      const [form, ...argv] = services[name]!.healthcheck!.test
-      expect(form).toBe("CMD")
-      return local.argv(argv)
-    }
-    const image = healthcheckArgv()
-    // One script: the image's HEALTHCHECK is compose's probe without arguments.
-    expect(services["controller-a"]!.healthcheck!.test.slice(1, 4)).toEqual(image)
-    // Nothing listening: the check fails (it is a real judge).
-    expect(runCheck(image, { CRANK_PORT: String(closedPort), CRANK_WORKER_LISTEN: `wss://127.0.0.1:${closedPort}` })).toBe(1)
-    await exercise(
-      "compose",
-      controller,
-      worker,
-      { workerId: "hello-a/hello-1", advertised: wssAt(workerPort), stopMs: durationMs(services["hello-a"]!.stop_grace_period!) },
-      async () => {
-        expect(runCheck(check("controller-a")), "controller-a's health check").toBe(0)
-        expect(runCheck(check("hello-a")), "hello-a's health check").toBe(0)
-        // Each container has its own loopback: in the controller's, nothing listens on the worker port; in the
-        // worker's, nothing on the controller port.
-        expect(runCheck(image, { ...controller.env, CRANK_WORKER_LISTEN: `wss://0.0.0.0:${closedPort}` }), "HEALTHCHECK in controller-a").toBe(0)
-        expect(runCheck(image, { ...worker.env, CRANK_PORT: String(closedPort) }), "HEALTHCHECK in hello-a").toBe(0)
-      },
-    )
-  })
-
-  it("systemd: the units' ExecStart and Environment, the token as the unit's comment makes it, the module linked as it says", async () => {
-    const controllerPort = await freePort()
-    const dataDir = join(scratch, "systemd-data")
-    const local = localizer(new Map([["7070", controllerPort]]), dataDir)
-    const modules = join(scratch, "opt/crank/workers")
-    mkdirSync(modules, { recursive: true })
-    symlinkSync(join(repoRoot, "examples/hello"), join(modules, "hello"))
-    const [controllerUnit, workerUnit] = unitFiles as [string, string]
-    const token = await createToken(documentedTokenCommand(workerUnit, /CRANK_TOKEN=/), dataDir)
-    const role = (file: string, extra: Record<string, string>): Role => ({
-      args: execStart(file, "hello")
-        .slice(1)
-        .map((a) => a.replace(/^\/opt\/crank\/workers\//, `${modules}/`)),
-      env: { ...local.env(unitEnvironment(file, "hello")), ...extra },
-    })
-    expect(execStart(controllerUnit, "hello")[0]).toBe("crank")
-    const worker = role(workerUnit, { CRANK_TOKEN: token })
-    // The controller's data directory is its StateDirectory, which the operator's token command writes to.
-    expect(unitEnvironment(controllerUnit, "hello").CRANK_DATA_DIR).toBe(`/var/lib/${unit(controllerUnit).one("StateDirectory")}`)
-    await exercise(
-      "systemd",
-      role(controllerUnit, {}),
-      worker,
-      { workerId: `${hostname()}/hello-1`, advertised: /^wss:\/\/127\.0\.0\.1:\d+$/, stopMs: durationMs(unit(workerUnit).one("TimeoutStopSec")!) },
-      async () => undefined,
-    )
-  })
+      expect(execStart(controllerUnit, "hello")[0]).toBe("crank")
+      const worker = role(workerUnit, { CRANK_TOKEN: token })
+      // The controller's data directory is its StateDirectory, which the operator's token command writes to.
+      expect(unitEnvironment(controllerUnit, "hello").CRANK_DATA_DIR).toBe(`/var/lib/${unit(controllerUnit).one("StateDirectory")}`)
+      await exercise(
+        "systemd",
+        role(controllerUnit, {}),
+        worker,
+        { workerId: `${hostname()}/hello-1`, advertised: /^wss:\/\/127\.0\.0\.1:\d+$/, stopMs: durationMs(unit(workerUnit).one("TimeoutStopSec")!) },
+        async () => undefined,
+      )
+    },
+    runTimeoutMs,
+  )
 })
