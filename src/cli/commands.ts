@@ -68,7 +68,7 @@ ${timingsUsage}`,
   {
     name: "worker",
     summary: "run the worker a module exports and join a controller",
-    usage: `crank worker <module> [--token T] [--controller URL] [--listen URL] [--advertise URL] [--replicas N]
+    usage: `crank worker <module> [--token T] [--controller URL[,URL...]] [--listen URL] [--advertise URL] [--replicas N]
 
   Runs the worker exported by <module> (a file, or a folder with index.ts; e.g. examples/hello).
   It registers (retrying with backoff until the controller is there), heartbeats, serves, and
@@ -80,6 +80,9 @@ ${timingsUsage}`,
   and renews the certificate before it expires. With --insecure (ws://) --token is the shared
   registration token of an --insecure controller.
 ${accessUsage}
+  --controller A,B   several controllers of a federation (docs/federation.md), comma-separated (also in
+                     CRANK_CONTROLLER_URL): A first; a failed dial or registration moves on to the next, in
+                     turn. All ws:// or all wss:// (over wss:// the certificate comes from A, so they share a CA)
   --listen URL       where clients dial it directly (env CRANK_WORKER_LISTEN; default wss://127.0.0.1:0,
                      ws://127.0.0.1:0 over ws://)
   --advertise URL    the address to tell the controller, when it differs (env CRANK_WORKER_ADVERTISE)

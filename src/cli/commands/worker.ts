@@ -27,8 +27,17 @@ export const run: CommandRun = (argv) =>
     const specifier = positionals[0]
     if (specifier === undefined) throw new UsageError("missing <module> (e.g. examples/hello)")
     const definition = yield* Effect.promise(() => loadWorker(specifier))
-    const flags = accessFlagsOf(values)
-    const secure = schemeOf(controllerAddressOf(flags)) === "wss"
+    // Several controllers (a federation, docs/federation.md): the first is dialled first, a failed attempt moves on.
+    const controllers = controllerAddressOf(accessFlagsOf(values))
+      .split(",")
+      .map((address) => address.trim())
+      .filter((address) => address !== "")
+    if (controllers.length === 0) throw new UsageError("--controller needs at least one URL")
+    const flags = { ...accessFlagsOf(values), controller: controllers[0] }
+    const secure = schemeOf(controllers[0]!) === "wss"
+    if (controllers.some((address) => (schemeOf(address) === "wss") !== secure)) {
+      throw new UsageError(`--controller ${controllers.join(",")}: every controller in the list is reached the same way, all wss:// or all ws://`)
+    }
     // Over wss:// the process's certificate names its node, and its workers register as <node>/<name>.
     const nodeId = pick(values.node, "node") ?? (secure ? processId("") : undefined)
     if (secure && idProblem(nodeId!) !== undefined) throw new UsageError(`--node: ${idProblem(nodeId!)} (it names this process's certificate)`)
@@ -51,6 +60,7 @@ export const run: CommandRun = (argv) =>
       workers: [{ definition, replicas }],
       workerListen: listen,
       workerOptions: {
+        ...(controllers.length > 1 ? { controllers: controllers.slice(1) } : {}),
         ...(token === undefined ? {} : { token }),
         ...(advertise === undefined ? {} : { advertise }),
       },
