@@ -17,6 +17,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Catalog } from "../capabilities/Catalog.ts"
 import { type CrankError, crankError } from "../capabilities/CrankError.ts"
+import type { FederatedController } from "../capabilities/crank.ts"
 import { noWorkerMessage } from "../capabilities/noWorkerMessage.ts"
 import { complaintOf, failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type Connection, type Handlers, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
@@ -64,6 +65,8 @@ export interface ControllerOptions {
 export interface Elsewhere {
   readonly relay: (invoke: Invoke) => Effect.Effect<Reply> | undefined
   readonly relayStream: (invoke: Invoke) => Stream.Stream<unknown, CrankError> | undefined
+  /** The controllers elsewhere and what they serve, for `crank.status`. */
+  readonly controllers?: () => ReadonlyArray<FederatedController>
 }
 
 export interface Controller {
@@ -303,7 +306,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     const system = RequestServer.make({
       workerId: "controller",
       implementations: [
-        ...systemImplementations(controller, yield* Clock.currentTimeMillis),
+        ...systemImplementations(controller, yield* Clock.currentTimeMillis, options.elsewhere?.controllers),
         ...(options.signer === undefined ? [] : [signingImplementation(options.signer, inUse)]),
         ...(options.implementations ?? []),
       ],

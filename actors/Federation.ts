@@ -26,6 +26,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { messageOf } from "../capabilities/CrankError.ts"
+import type { FederatedController } from "../capabilities/crank.ts"
 import { failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import * as NatsTransport from "../transports/NatsTransport.ts"
 import type { Connection, Handlers, TransportError } from "../transports/Transport.ts"
@@ -39,6 +40,7 @@ import {
   deltaSubject,
   encodeFederationMessage,
   type FederationMessage,
+  type SummaryEntry,
   snapshotSubject,
 } from "./federation/federationProtocol.ts"
 import { diffSummaries, type Summary, summaryOf } from "./federation/localSummary.ts"
@@ -151,6 +153,8 @@ export const make = (options: FederationOptions): Effect.Effect<Federation, Fede
     const dials = new Map<string, SharedDial.SharedDial>()
     const traffic = { sent: { messages: 0, bytes: 0 }, received: { messages: 0, bytes: 0 } }
     let listenerAddress: string | undefined
+    /** The controller joined, for its own line in `crank.status`. */
+    let joined: Controller | undefined
     /** The summary the deltas sent so far describe, and the last delta's number: what a snapshot answers. */
     let published: Summary = new Map()
     let seq = 0
@@ -252,7 +256,35 @@ export const make = (options: FederationOptions): Effect.Effect<Federation, Fede
       )
     }
 
+    /** This controller first (its summary read now), then each peer as its deltas describe it. */
+    const controllers = (): ReadonlyArray<FederatedController> => {
+      const at = now()
+      const capabilitiesOf = (entries: Iterable<SummaryEntry>) =>
+        [...entries].map(({ capability, version, workers, inFlight, maxInFlight }) => ({ id: capability, version, workers, inFlight, maxInFlight }))
+      const self: FederatedController = {
+        id,
+        address: listenerAddress ?? "",
+        self: true,
+        alive: true,
+        synced: true,
+        lastHeardAt: at,
+        capabilities: capabilitiesOf(joined === undefined ? [] : summaryOf(joined.workers()).values()).sort(
+          (x, y) => x.id.localeCompare(y.id) || x.version.localeCompare(y.version),
+        ),
+      }
+      const peers = table.views().map((peer) => ({
+        id: peer.id,
+        address: peer.address,
+        alive: at - peer.lastHeardAt <= staleAfterMs,
+        synced: peer.synced,
+        lastHeardAt: peer.lastHeardAt,
+        capabilities: capabilitiesOf(peer.capabilities),
+      }))
+      return [self, ...peers]
+    }
+
     const elsewhere: Elsewhere = {
+      controllers,
       relay: (invoke) => {
         if (isForwarded(invoke)) return undefined
         const peer = table.pick(invoke.capability, invoke.range)
@@ -313,6 +345,7 @@ export const make = (options: FederationOptions): Effect.Effect<Federation, Fede
       Effect.gen(function* () {
         const listener = yield* transport.listen(`${natsServer}/controller-${id}`, acceptForwarded(controller))
         listenerAddress = listener.address
+        joined = controller
         const subscriptions: Array<Subscription> = [
           nc.subscribe(aliveSubject(prefix), { callback: onPeerMessage }),
           nc.subscribe(deltaSubject(prefix), { callback: onPeerMessage }),

@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import type { Catalog } from "../capabilities/Catalog.ts"
 import type { CrankError } from "../capabilities/CrankError.ts"
-import { CrankDrain, CrankRoutes, CrankStatus, type MeshStatus } from "../capabilities/crank.ts"
+import { CrankDrain, CrankRoutes, CrankStatus, type FederatedController, type MeshStatus } from "../capabilities/crank.ts"
 import { type Implementation, implement } from "./Implementation.ts"
 import { byId, pageOf } from "./paging.ts"
 import type { Route } from "./Registry.ts"
@@ -30,7 +30,12 @@ const statusPage = { maxItems: 1_000, maxBytes: 4 * 1024 * 1024 }
 const routesPage = { maxItems: 2_000, maxBytes: 4 * 1024 * 1024 }
 const jsonBytes = (value: unknown): number => JSON.stringify(value).length
 
-export const systemImplementations = (controller: SystemView, startedAt: number): ReadonlyArray<Implementation> => [
+/** `controllers`: the federation's controllers, when the controller is federated (`Elsewhere.controllers`). */
+export const systemImplementations = (
+  controller: SystemView,
+  startedAt: number,
+  controllers?: () => ReadonlyArray<FederatedController>,
+): ReadonlyArray<Implementation> => [
   implement(CrankStatus, ({ after }): MeshStatus => {
     const workers = controller.workers()
     const nodes = new Map<string, Array<string>>()
@@ -49,6 +54,7 @@ export const systemImplementations = (controller: SystemView, startedAt: number)
         description: descriptor.description,
         workers: [...ids],
       })),
+      ...(controllers === undefined ? {} : { controllers: controllers() }),
     }
   }),
   implement(CrankDrain, ({ workerId, deadlineMs }) => controller.drain(workerId, deadlineMs).pipe(Effect.as({ workerId, draining: true }))),

@@ -39,6 +39,27 @@ export const WorkerStatus = Schema.Struct({
 })
 export type WorkerStatus = typeof WorkerStatus.Type
 
+/**
+ * One controller of a federation (actors/Federation.ts, docs/federation.md) as the answering controller knows it:
+ * itself (`self`, its capabilities read now) or a peer (as its last delta said), with where each capability lives
+ * there and how many routable workers serve it.
+ */
+export const FederatedController = Schema.Struct({
+  id: Schema.String,
+  /** Its forwarding listener on NATS (`nats://host:port/controller-<id>`). */
+  address: Schema.String,
+  self: Schema.optionalKey(Schema.Boolean),
+  /** Heard from within the federation's stale period (a peer past it is dropped, with its routes, at the next check). */
+  alive: Schema.Boolean,
+  /** Its snapshot is applied: only then are requests forwarded to it. */
+  synced: Schema.Boolean,
+  lastHeardAt: Schema.Number,
+  capabilities: Schema.Array(
+    Schema.Struct({ id: Schema.String, version: Schema.String, workers: Schema.Number, inFlight: Schema.Number, maxInFlight: Schema.Number }),
+  ),
+})
+export type FederatedController = typeof FederatedController.Type
+
 export const MeshStatus = Schema.Struct({
   controller: Schema.Struct({
     address: Schema.String,
@@ -56,6 +77,8 @@ export const MeshStatus = Schema.Struct({
   capabilities: Schema.Array(
     Schema.Struct({ id: Schema.String, version: Schema.String, name: Schema.String, description: Schema.String, workers: Schema.Array(Schema.String) }),
   ),
+  /** The federation's controllers, this one first, when the controller is federated; absent otherwise. */
+  controllers: Schema.optionalKey(Schema.Array(FederatedController)),
 })
 export type MeshStatus = typeof MeshStatus.Type
 

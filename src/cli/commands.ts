@@ -121,7 +121,9 @@ ${accessUsage}
 
   Asks the controller (crank.status) for what it knows: each worker's node, lifecycle state,
   capabilities, in-flight and completed requests as of its last heartbeat (whose age is shown),
-  and the capability catalog. Needs the client or operator role.
+  and the capability catalog. Needs the client or operator role. A federated controller (crank
+  controller --federation) also lists the federation's controllers: each one's state, when it was last
+  heard, and the capabilities it serves with their routable worker counts.
 ${accessUsage}
   --json            print the whole status as JSON (for scripts)`,
     load: () => import("./commands/status.ts").then((m) => m.run),

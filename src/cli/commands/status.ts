@@ -41,4 +41,19 @@ export const run: CommandRun = (argv) =>
         mesh.capabilities.map((c) => [c.id, c.version, String(c.workers.length), c.description]),
       ),
     )
+    if (mesh.controllers !== undefined) {
+      printLine()
+      printLine(
+        table(
+          ["CONTROLLER", "STATE", "HEARD", "ADDRESS", "CAPABILITIES (WORKERS)"],
+          mesh.controllers.map((c) => [
+            c.id,
+            c.self === true ? "this one" : !c.alive ? "silent" : c.synced ? "synced" : "syncing",
+            c.self === true ? "-" : `${age(now - c.lastHeardAt)} ago`,
+            c.address,
+            c.capabilities.map((capability) => `${capability.id}@${capability.version} (${capability.workers})`).join(", "),
+          ]),
+        ),
+      )
+    }
   })
