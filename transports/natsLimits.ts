@@ -1,5 +1,6 @@
 /**
- * The NATS transport's defensive limits, in one table (the WebSocket transport's are in `limits.ts`).
+ * The NATS transport's defensive limits, in one table: the ones every message transport shares
+ * (`connectionLimits.ts`, with the same defaults as the WebSocket transport's in `limits.ts`), as they work here.
  *
  * The largest frame is not here: it is the NATS server's `max_payload` (1 MiB by default), read from the server's
  * INFO when the transport connects to it. A frame over it fails the one request, stream or send it belongs to with
@@ -14,39 +15,16 @@
  * | `closeTimeoutMs`    | 5 s     | how long `close` waits for the NATS server to take the Close frame                    |
  * | `maxInFlight`       | 10,000  | requests served at once on one connection; more are answered `OVERLOADED`             |
  */
+import { type ConnectionLimits, defaultConnectionLimits, limitsOf } from "./connectionLimits.ts"
 
-export interface NatsLimits {
-  /** How long dialling the NATS server and the connect request may take, in milliseconds. */
-  readonly connectTimeoutMs: number
-  /** How often each side pings the other; see the table. 0 disables pings (the NATS disconnect still closes). */
-  readonly pingIntervalMs: number
-  /** How many undecodable frames one connection may send within `badFrameWindowMs` before it is closed. */
-  readonly maxBadFrames: number
-  readonly badFrameWindowMs: number
-  /** How long `close` waits for the server to acknowledge the Close frame, in milliseconds. */
-  readonly closeTimeoutMs: number
-  /** How many requests one connection may have in service at once. */
-  readonly maxInFlight: number
-}
+/**
+ * `connectTimeoutMs` covers dialling the NATS server and the connect request; `pingIntervalMs` 0 disables the pings
+ * on the pair (the NATS disconnect still closes); `closeTimeoutMs` bounds the wait for the server to acknowledge the
+ * Close frame.
+ */
+export type NatsLimits = ConnectionLimits
 
-export const defaultNatsLimits: NatsLimits = {
-  connectTimeoutMs: 10_000,
-  pingIntervalMs: 30_000,
-  maxBadFrames: 10,
-  badFrameWindowMs: 10_000,
-  closeTimeoutMs: 5_000,
-  maxInFlight: 10_000,
-}
+export const defaultNatsLimits: NatsLimits = defaultConnectionLimits
 
 /** The defaults with `overrides` applied; `undefined` entries keep the default. */
-export const natsLimitsWith = (overrides: Partial<NatsLimits> | undefined): NatsLimits => {
-  if (overrides === undefined) return defaultNatsLimits
-  const limits = { ...defaultNatsLimits }
-  for (const key of Object.keys(defaultNatsLimits) as Array<keyof NatsLimits>) {
-    const value = overrides[key]
-    if (value === undefined) continue
-    if (typeof value !== "number" || !(value >= 0)) throw new RangeError(`NATS limit ${key} must be a number >= 0, got ${String(value)}`)
-    ;(limits as Record<keyof NatsLimits, number>)[key] = value
-  }
-  return limits
-}
+export const natsLimitsWith = (overrides: Partial<NatsLimits> | undefined): NatsLimits => limitsOf("NATS", defaultNatsLimits, overrides)
