@@ -8,6 +8,7 @@ import { anchors } from "./anchors.ts"
 import { cliScenarios } from "./cli.ts"
 import { crank } from "./crank.ts"
 import { failureScenarios } from "./failure.ts"
+import { federationScenarios } from "./federation.ts"
 import { scaleScenarios } from "./scale.ts"
 
-export const scenarios: ReadonlyArray<Scenario> = [...anchors, ...crank, ...scaleScenarios, ...failureScenarios, ...cliScenarios]
+export const scenarios: ReadonlyArray<Scenario> = [...anchors, ...crank, ...federationScenarios, ...scaleScenarios, ...failureScenarios, ...cliScenarios]
