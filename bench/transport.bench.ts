@@ -4,87 +4,25 @@
  *   npx tsx bench/transport.bench.ts            (CRANK_BENCH_SECONDS=2 by default per measurement)
  *
  * In one process, on 127.0.0.1: sequential `call` round trips (p50/p99 latency and calls/s) and throughput
- * with 256 calls in flight, over the WebSocket transport, the in-memory transport and a raw `ws` echo of the
- * same frames (plain, and corked per tick as the transport writes). Then the frame decoders `frameCodec.ts`
- * chose between. Every loop is bounded by a count and by
- * time. The numbers go to bench/RESULTS.md by hand; this script only prints them.
+ * with 256 calls in flight, over the WebSocket transport and the in-memory transport (bench/harness/
+ * transportRoundTrips.ts, the measuring shared with tests/interop/natsRoundTrips.ts) and a raw `ws` echo of the
+ * same frames (plain, and corked per tick as the transport writes; driven by plain callbacks, so its own loop).
+ * Then the frame decoders `frameCodec.ts` chose between. Every loop is bounded by a count and by time. The numbers
+ * go to bench/RESULTS.md by hand; this script only prints them.
  */
 import { createRequire } from "node:module"
 import { Effect, Result, Schema } from "effect"
 import WebSocket, { WebSocketServer } from "ws"
-import { Envelope, type Invoke, Invoke as InvokeSchema, type Reply, Result as ResultSchema } from "../transports/Envelope.ts"
+import { Envelope, Invoke as InvokeSchema, Result as ResultSchema } from "../transports/Envelope.ts"
 import { decodeFrame } from "../transports/frameCodec.ts"
 import * as MemoryTransport from "../transports/MemoryTransport.ts"
-import type { Handlers, Transport } from "../transports/Transport.ts"
 import * as WebSocketTransport from "../transports/WebSocketTransport.ts"
+import { echoInvoke, formatFigure as fmt, inFlight, measureTransport, printTable, type RoundTripRow, seconds } from "./harness/transportRoundTrips.ts"
 
-const seconds = Number(process.env.CRANK_BENCH_SECONDS ?? 2)
+/** The raw echo's own loop stops at this many calls, whatever the time. */
 const maxCalls = 200_000
-const inFlight = 256
-
-interface Row {
-  readonly name: string
-  readonly p50Us: number
-  readonly p99Us: number
-  readonly sequentialPerSecond: number
-  readonly concurrentPerSecond: number
-}
-
-const input = { name: "world", times: 3 }
-const invokeOf = (id: number): Invoke => ({ _tag: "Invoke", id: String(id), capability: "bench.echo", range: "*", input, timeoutMs: 5_000 })
-
-const echoHandlers = (): Handlers => ({
-  onMessage: () => {},
-  serve: (request) => Effect.succeed<Reply>({ _tag: "Result", id: request.id, output: request.input }),
-  onClose: () => {},
-})
 
 const percentile = (sorted: Float64Array, p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
-
-/** Sequential calls for `seconds` (at most `maxCalls`): latency percentiles and rate. */
-const sequential = (call: (id: number) => Effect.Effect<Reply>) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 2_000; i++) yield* call(i) // warm-up
-    const samples = new Float64Array(maxCalls)
-    const started = performance.now()
-    const deadline = started + seconds * 1_000
-    let n = 0
-    while (n < maxCalls) {
-      const t0 = performance.now()
-      yield* call(n)
-      const t1 = performance.now()
-      samples[n++] = t1 - t0
-      if (t1 > deadline) break
-    }
-    const elapsed = performance.now() - started
-    const sorted = samples.subarray(0, n).sort()
-    return { p50Us: percentile(sorted, 0.5) * 1_000, p99Us: percentile(sorted, 0.99) * 1_000, perSecond: (n / elapsed) * 1_000 }
-  })
-
-/** `inFlight` callers sharing a budget of `seconds` and `maxCalls`: calls/s. */
-const concurrent = (call: (id: number) => Effect.Effect<Reply>) =>
-  Effect.gen(function* () {
-    let next = 0
-    const started = performance.now()
-    const deadline = started + seconds * 1_000
-    const worker = Effect.gen(function* () {
-      while (next < maxCalls && performance.now() < deadline) yield* call(next++)
-    })
-    yield* Effect.forEach(Array.from({ length: inFlight }), () => worker, { concurrency: "unbounded", discard: true })
-    return (next / (performance.now() - started)) * 1_000
-  })
-
-const measureTransport = (name: string, transport: Transport, address: string) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const listener = yield* transport.listen(address, echoHandlers)
-      const connection = yield* transport.connect(listener.address, echoHandlers)
-      const call = (id: number) => connection.call(invokeOf(id))
-      const seq = yield* sequential(call)
-      const perSecond = yield* concurrent(call)
-      return { name, p50Us: seq.p50Us, p99Us: seq.p99Us, sequentialPerSecond: seq.perSecond, concurrentPerSecond: perSecond } satisfies Row
-    }),
-  )
 
 /**
  * Sends with `ws`, optionally corking the TCP socket until the end of the tick as `WebSocketTransport` does,
@@ -109,7 +47,7 @@ const sender = (socket: WebSocket, cork: boolean): ((data: string | Buffer) => v
 }
 
 /** The floor: a `ws` server that echoes each frame back, driven by plain callbacks (no Effect, no Schema). */
-const measureRawWs = async (cork: boolean): Promise<Row> => {
+const measureRawWs = async (cork: boolean): Promise<RoundTripRow> => {
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0 })
   await new Promise<void>((resolve) => server.once("listening", () => resolve()))
   server.on("connection", (socket) => {
@@ -120,7 +58,7 @@ const measureRawWs = async (cork: boolean): Promise<Row> => {
   const socket = new WebSocket(`ws://127.0.0.1:${port}`)
   await new Promise<void>((resolve) => socket.once("open", () => resolve()))
   const send = sender(socket, cork)
-  const frame = JSON.stringify(invokeOf(1))
+  const frame = JSON.stringify(echoInvoke(1))
   try {
     // Sequential: send, wait for the echo, send again.
     const seq = await new Promise<{ p50Us: number; p99Us: number; perSecond: number }>((resolve) => {
@@ -190,7 +128,7 @@ const measureRawWs = async (cork: boolean): Promise<Row> => {
 
 /** ns per decoded frame for each way of decoding, over an `Invoke` and a `Result`. */
 const measureCodec = (): Array<readonly [string, number]> => {
-  const frames = [JSON.stringify(invokeOf(12_345)), JSON.stringify({ _tag: "Result", id: "12345", output: { greeting: "hello world" } })]
+  const frames = [JSON.stringify(echoInvoke(12_345)), JSON.stringify({ _tag: "Result", id: "12345", output: { greeting: "hello world" } })]
   const fromJson = Schema.decodeUnknownResult(Schema.fromJsonString(Envelope))
   const union = Schema.decodeUnknownResult(Envelope)
   const invokeOnly = Schema.decodeUnknownResult(InvokeSchema)
@@ -223,12 +161,10 @@ const measureCodec = (): Array<readonly [string, number]> => {
   })
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-
 const main = Effect.gen(function* () {
   const require = createRequire(import.meta.url)
   const versions = `node ${process.version}, effect ${(require("effect/package.json") as { version: string }).version}, ws ${(require("ws/package.json") as { version: string }).version}`
-  console.log(`Transport benchmark (${versions}); ${seconds} s per measurement, at most ${fmt(maxCalls)} calls; ${inFlight} in flight\n`)
+  console.log(`Transport benchmark (${versions}); ${seconds} s per measurement; ${inFlight} in flight\n`)
 
   const raw = yield* Effect.promise(() => measureRawWs(false))
   const rawCorked = yield* Effect.promise(() => measureRawWs(true))
@@ -252,14 +188,6 @@ const main = Effect.gen(function* () {
     measureCodec().map(([name, ns]) => [name, fmt(ns)]),
   )
 })
-
-const printTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): void => {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: ReadonlyArray<string>) => `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`
-  console.log(line(header))
-  console.log(`|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`)
-  for (const row of rows) console.log(line(row))
-}
 
 Effect.runPromise(main).catch((error) => {
   console.error(error)
