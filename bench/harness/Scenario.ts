@@ -32,5 +32,10 @@ export interface Scenario {
   readonly group: string
   /** What a reader sees in the row. */
   readonly label: string
+  /**
+   * A program from outside npm the scenario needs (Debian's `nats-server`): `npm test`'s smoke test leaves such
+   * scenarios to the interop tier's (tests/interop/benchOutside.test.ts), as its own tests are.
+   */
+  readonly requires?: "nats-server"
   readonly run: (options: RunOptions) => Promise<Figures>
 }

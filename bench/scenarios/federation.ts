@@ -71,6 +71,7 @@ export const federationScenarios: ReadonlyArray<Scenario> = (
 ).map(
   ([mode, label]): Scenario => ({
     id: `crank.nats.remote-controller.${mode}`,
+    requires: "nats-server",
     group: "across processes",
     label: `Crank, through a remote controller over NATS (client → c1 → nats-server → c2 → worker), 5 processes, ${label}`,
     run: (options) => throughRemoteController(mode, options),

@@ -1,5 +1,6 @@
 /**
- * Smoke test of `npm run bench` (bench/run.ts): every scenario of bench/scenarios/index.ts runs once, for a
+ * Smoke test of `npm run bench` (bench/run.ts): every scenario of bench/scenarios/index.ts that needs nothing but npm
+ * runs once (the others in tests/interop/benchOutside.test.ts), for a
  * fraction of a second, unpinned, and must produce figures. No timing is asserted: the numbers of a 0.05 s
  * measurement on a shared machine mean nothing; that the scenario runs, measures and stops its processes does.
  */
@@ -24,7 +25,8 @@ describe("bench scenarios, once each", () => {
     expect(new Set(scenarios.map((s) => s.id)).size).toBe(scenarios.length)
   })
 
-  for (const scenario of scenarios) {
+  // What needs a program from outside npm (nats-server) runs in the interop tier: tests/interop/benchOutside.test.ts.
+  for (const scenario of scenarios.filter((s) => s.requires === undefined)) {
     // `npm start` on a fresh clone first trains the email classifier's model (tens of seconds on two busy cores).
     const timeoutMs = scenario.id === "crank.failure.dev-start" ? 360_000 : 60_000
     it(
