@@ -48,6 +48,16 @@ export const ratios: ReadonlyArray<Ratio> = [
   perSecond("across processes", "relay ÷ raw ws echo, 256 in flight", "crank.ws.relay.concurrent", "anchor.ws.concurrent"),
   perSecond("across processes", "Moleculer TCP ÷ raw ws echo, sequential", "anchor.moleculer.tcp.sequential", "anchor.ws.sequential"),
   perSecond("across processes", "Moleculer TCP ÷ raw ws echo, 256 in flight", "anchor.moleculer.tcp.concurrent", "anchor.ws.concurrent"),
+  perSecond("across processes", "remote controller over NATS ÷ ws relay, sequential", "crank.nats.remote-controller.sequential", "crank.ws.relay.sequential"),
+  perSecond(
+    "across processes",
+    "remote controller over NATS ÷ ws relay, 256 in flight",
+    "crank.nats.remote-controller.concurrent",
+    "crank.ws.relay.concurrent",
+  ),
+  // What mutual TLS costs per request (issue 12): the same echo over wss:// with client certificates ÷ over ws://.
+  perSecond("transport", "wss:// mutual TLS ÷ ws://, sequential", "crank.transport.wss-mtls.sequential", "crank.transport.ws.sequential"),
+  perSecond("transport", "wss:// mutual TLS ÷ ws://, 256 in flight", "crank.transport.wss-mtls.concurrent", "crank.transport.ws.concurrent"),
 ]
 
 /** The ratio in one round, when both rows produced the figure. */

@@ -10,5 +10,14 @@ import { crank } from "./crank.ts"
 import { failureScenarios } from "./failure.ts"
 import { federationScenarios } from "./federation.ts"
 import { scaleScenarios } from "./scale.ts"
+import { tlsScenarios } from "./tls.ts"
 
-export const scenarios: ReadonlyArray<Scenario> = [...anchors, ...crank, ...federationScenarios, ...scaleScenarios, ...failureScenarios, ...cliScenarios]
+export const scenarios: ReadonlyArray<Scenario> = [
+  ...anchors,
+  ...crank,
+  ...federationScenarios,
+  ...tlsScenarios,
+  ...scaleScenarios,
+  ...failureScenarios,
+  ...cliScenarios,
+]
