@@ -51,6 +51,8 @@ export interface DashboardSnapshot {
   readonly capabilities: MeshStatus["capabilities"]
   /** Requests per capability version since the controller started (see `RequestTotals`). */
   readonly requests: ReadonlyArray<CapabilityStats>
+  /** The federation's controllers, this one first, exactly as `crank.status` gives them; absent when not federated. */
+  readonly controllers?: MeshStatus["controllers"]
 }
 
 /** One transition as the dashboard's `transition` event: the worker's entry after it, absent once it is gone. */
@@ -80,6 +82,7 @@ export const snapshotOf = (
   })),
   capabilities: status.capabilities,
   requests: options.requests,
+  ...(status.controllers === undefined ? {} : { controllers: status.controllers }),
 })
 
 /** A live worker's entry (without its timeline), from the controller's view of it. */

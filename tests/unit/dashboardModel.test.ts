@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { lifecycleStates, workerLifecycle } from "../../actors/workerLifecycle.ts"
+import type { FederatedController, MeshStatus } from "../../capabilities/crank.ts"
 import { age, plural } from "../../src/dashboard/page/format.js"
 import {
   activityMax,
@@ -12,7 +13,9 @@ import {
   applySnapshot,
   applyTransition,
   capabilityRows,
+  controllerStatus,
   countsOf,
+  federationOf,
   goneKeepMs,
   groupsOf,
   heartbeatLevel,
@@ -26,7 +29,7 @@ import {
   totalRequests,
   visibleWorkers,
 } from "../../src/dashboard/page/model.js"
-import type { DashboardSnapshot, TransitionEvent, WorkerEntry } from "../../src/dashboard/snapshot.ts"
+import { type DashboardSnapshot, snapshotOf, type TransitionEvent, type WorkerEntry } from "../../src/dashboard/snapshot.ts"
 import { machineGraph } from "../../src/diagram/index.ts"
 
 /** What /api/machine.json serves (controllerHttp.ts): the graph of the real machine and its states in order. */
@@ -212,6 +215,54 @@ describe("dashboard model", () => {
       ["2.0.0", 0, 0, 0, undefined],
       ["1.0.0", 10, 2, 1, 5],
     ])
+  })
+
+  it("passes crank.status's controllers through the snapshot as they are, and leaves them out when not federated", () => {
+    const status: MeshStatus = { controller: snapshot("full", []).controller, nodes: [], workers: [], capabilities: [] }
+    const controllers: ReadonlyArray<FederatedController> = [
+      { id: "a", address: "nats://127.0.0.1:4222/controller-a", self: true, alive: true, synced: true, lastHeardAt: 10_000, capabilities: [] },
+    ]
+    expect(snapshotOf({ ...status, controllers }, { kind: "periodic", now: 10_000, requests: [] }).controllers).toBe(controllers)
+    expect("controllers" in snapshotOf(status, { kind: "periodic", now: 10_000, requests: [] })).toBe(false)
+  })
+
+  it("shows no Controllers section unless federated; federated, this controller first and where each capability lives", () => {
+    const model = ready()
+    applySnapshot(model, snapshot("full", []), 10_000)
+    expect(federationOf(model)).toBeUndefined()
+    const cap = (id: string, version: string, workers: number, inFlight = 0) => ({ id, version, workers, inFlight, maxInFlight: 4 * workers })
+    const peer = (id: string, alive: boolean, synced: boolean, capabilities: FederatedController["capabilities"]): FederatedController => ({
+      id,
+      address: `nats://127.0.0.1:4222/controller-${id}`,
+      alive,
+      synced,
+      lastHeardAt: 9_500,
+      capabilities,
+    })
+    const controllers: ReadonlyArray<FederatedController> = [
+      { ...peer("b", true, true, [cap("hello.greet", "1.0.0", 3)]), self: true, lastHeardAt: 10_000 },
+      peer("c10", false, true, [cap("document.convert", "1.0.0", 1)]),
+      peer("a", true, true, [cap("hello.greet", "1.0.0", 2, 5), cap("hello.greet", "2.0.0", 1)]),
+      peer("c2", true, false, []),
+    ]
+    applySnapshot(model, { ...snapshot("periodic", []), controllers }, 10_000)
+    const federation = federationOf(model)!
+    expect(federation.controllers.map((c) => [c.id, c.status])).toEqual([
+      ["b", "self"],
+      ["a", "synced"],
+      ["c2", "syncing"],
+      ["c10", "silent"],
+    ])
+    expect(federation.capabilities.map((row) => [`${row.id}@${row.version}`, row.cells.map((cell) => cell?.workers), row.workers])).toEqual([
+      ["document.convert@1.0.0", [undefined, undefined, undefined, 1], 1],
+      ["hello.greet@2.0.0", [undefined, 1, undefined, undefined], 1],
+      ["hello.greet@1.0.0", [3, 2, undefined, undefined], 5],
+    ])
+    expect(federation.capabilities[2]!.cells[1]).toEqual({ workers: 2, inFlight: 5, maxInFlight: 8 })
+    expect(controllerStatus({ ...peer("x", false, false, []), self: true })).toBe("self")
+    // Federation ends (a controller restarted without it): the next snapshot has no controllers, the section goes.
+    applySnapshot(model, snapshot("periodic", [], 11_000), 11_000)
+    expect(federationOf(model)).toBeUndefined()
   })
 
   it("calls a heartbeat late after two intervals (and the 1 s refresh), dead after the stale window", () => {

@@ -37,6 +37,7 @@ export interface Model {
   capabilities: DashboardSnapshot["capabilities"]
   nodes: DashboardSnapshot["nodes"]
   requests: ReadonlyArray<CapabilityStats>
+  controllers: DashboardSnapshot["controllers"]
   offset: number
   selected: string | undefined
   filter: string
@@ -62,6 +63,25 @@ export interface CapabilityRow {
   readonly errors: number
   readonly healthy: number
   readonly meanMs: number | undefined
+}
+
+type FederatedController = NonNullable<DashboardSnapshot["controllers"]>[number]
+
+export type ControllerStatus = "self" | "synced" | "syncing" | "silent"
+
+export interface FederationRow {
+  readonly id: string
+  readonly version: string
+  /** One per controller, in `Federation.controllers`' order: what it announced, or undefined where it serves none. */
+  readonly cells: ReadonlyArray<{ readonly workers: number; readonly inFlight: number; readonly maxInFlight: number } | undefined>
+  /** Routable workers behind every controller together. */
+  readonly workers: number
+}
+
+export interface Federation {
+  /** This controller first, then the others by id. */
+  readonly controllers: ReadonlyArray<FederatedController & { readonly status: ControllerStatus }>
+  readonly capabilities: ReadonlyArray<FederationRow>
 }
 
 export declare const goneKeepMs: number
@@ -93,3 +113,5 @@ export declare const selectedWorker: (
   shown: ReadonlyArray<PageWorker>,
 ) => { readonly worker: PageWorker | undefined; readonly gone: GoneWorker | undefined }
 export declare const nextTransitions: (model: Model, state: string | undefined) => Array<GraphTransition>
+export declare const controllerStatus: (controller: FederatedController) => ControllerStatus
+export declare const federationOf: (model: Model) => Federation | undefined

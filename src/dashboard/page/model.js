@@ -30,6 +30,8 @@ export const makeModel = (groupBy = "capability") => ({
   capabilities: [],
   nodes: [],
   requests: [],
+  /** The federation's controllers as crank.status gives them (this one first); undefined when not federated. */
+  controllers: undefined,
   /** The controller's clock minus ours, so ages are right even when the clocks disagree. */
   offset: 0,
   selected: undefined,
@@ -92,6 +94,7 @@ export const applySnapshot = (model, snapshot, localNow) => {
   model.capabilities = snapshot.capabilities
   model.nodes = snapshot.nodes
   model.requests = snapshot.requests
+  model.controllers = snapshot.controllers
   const fresh = new Map()
   for (const entry of snapshot.workers) {
     const previous = model.workers.get(entry.id)
@@ -240,3 +243,34 @@ export const selectedWorker = (model, shown) => {
 
 /** The machine's transitions out of `state`. */
 export const nextTransitions = (model, state) => model.transitions.filter((t) => t.from === state)
+
+/**
+ * Where a federated controller stands, as one word: `self` (this controller), `synced` (alive, its snapshot
+ * applied: requests may be forwarded to it), `syncing` (alive, snapshot not applied yet: nothing is forwarded),
+ * `silent` (not heard within the stale period: it is dropped, with its routes, at the next check).
+ */
+export const controllerStatus = (c) => (c.self ? "self" : !c.alive ? "silent" : c.synced ? "synced" : "syncing")
+
+/**
+ * The Controllers section, or undefined when the controller is not federated: the controllers (this one first,
+ * then by id) and one row per capability version any of them serves, with a cell per controller (same order)
+ * holding what it announced for it (`workers`: routable ones, registered or healthy; `inFlight`, `maxInFlight`),
+ * or undefined where it serves none. Rows sort by id, then newest version first.
+ */
+export const federationOf = (model) => {
+  if (model.controllers === undefined) return undefined
+  const controllers = [...model.controllers]
+    .sort((a, b) => Number(b.self === true) - Number(a.self === true) || byId(a.id, b.id))
+    .map((c) => ({ ...c, status: controllerStatus(c) }))
+  const rows = new Map()
+  controllers.forEach((controller, column) => {
+    for (const c of controller.capabilities) {
+      let row = rows.get(capKey(c))
+      if (row === undefined) rows.set(capKey(c), (row = { id: c.id, version: c.version, cells: controllers.map(() => undefined), workers: 0 }))
+      row.cells[column] = { workers: c.workers, inFlight: c.inFlight, maxInFlight: c.maxInFlight }
+      row.workers += c.workers
+    }
+  })
+  const capabilities = [...rows.values()].sort((a, b) => byId(a.id, b.id) || byId(b.version, a.version))
+  return { controllers, capabilities }
+}

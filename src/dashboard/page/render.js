@@ -5,7 +5,7 @@
 import { makeDetail } from "./detail.js"
 import { $, arrowTo, h } from "./dom.js"
 import { age, clock, plural } from "./format.js"
-import { byId, capabilityRows, countsOf, heartbeatLevel, pruneGone, serverNow, totalRequests, visibleWorkers } from "./model.js"
+import { byId, capabilityRows, countsOf, federationOf, heartbeatLevel, pruneGone, serverNow, totalRequests, visibleWorkers } from "./model.js"
 
 /** A renderer for `model`: `schedule()` after changing it; `tick()` refreshes the ages only. */
 export const makeRenderer = (model) => {
@@ -236,6 +236,66 @@ export const makeRenderer = (model) => {
     if (model.nodes.length === 0) $("nodes").append(h("tr", {}, h("td", { colspan: 3, class: "nothing" }, "none")))
   }
 
+  /** What each status means, on hover. */
+  const statusTitles = {
+    self: "this controller: the one this page talks to",
+    synced: "heard within the stale period, its snapshot applied: requests may be forwarded to it",
+    syncing: "heard from, its snapshot not applied yet: nothing is forwarded to it",
+    silent: "not heard within the stale period: dropped with its routes at the next check",
+  }
+
+  /** The federation's controllers and where each capability lives; hidden when the controller is not federated. */
+  const renderControllers = () => {
+    const federation = federationOf(model)
+    $("controllers-section").hidden = federation === undefined
+    if (federation === undefined) return
+    const { controllers, capabilities } = federation
+    $("controllers-count").textContent = `(${controllers.length})`
+    $("controllers").replaceChildren(
+      ...controllers.map((c) =>
+        h(
+          "tr",
+          { class: c.self ? "self" : undefined, dataset: { controllerId: c.id, status: c.status } },
+          h("td", {}, h("code", {}, c.id), c.self ? h("span", { class: "muted" }, " (this one)") : ""),
+          h("td", {}, h("span", { class: "badge fed", title: statusTitles[c.status] }, c.status)),
+          h("td", { class: "num" }, c.self ? "–" : h("span", { class: "rel", dataset: { at: c.lastHeardAt } })),
+          h("td", {}, h("code", {}, c.address || "–")),
+        ),
+      ),
+    )
+    $("placement-head").replaceChildren(
+      h(
+        "tr",
+        {},
+        h("th", {}, "capability"),
+        h("th", {}, "version"),
+        ...controllers.map((c) => h("th", { class: "num", title: c.address }, c.self ? `${c.id} (this)` : c.id)),
+      ),
+    )
+    $("placement").replaceChildren(
+      ...capabilities.map((row) =>
+        h(
+          "tr",
+          { dataset: { capability: `${row.id}@${row.version}` } },
+          h("td", {}, h("code", {}, row.id)),
+          h("td", {}, row.version),
+          ...row.cells.map((cell, i) =>
+            h(
+              "td",
+              {
+                class: cell === undefined ? "num none" : "num",
+                dataset: { controllerId: controllers[i].id },
+                title: cell === undefined ? `none behind ${controllers[i].id}` : `${cell.inFlight} of ${cell.maxInFlight} in flight`,
+              },
+              cell === undefined ? "–" : cell.workers,
+            ),
+          ),
+        ),
+      ),
+    )
+    if (capabilities.length === 0) $("placement").append(h("tr", {}, h("td", { colspan: 2 + controllers.length, class: "nothing" }, "none advertised")))
+  }
+
   const renderGone = () => {
     pruneGone(model, Date.now())
     $("gone-section").hidden = model.gone.length === 0
@@ -299,6 +359,7 @@ export const makeRenderer = (model) => {
     const shown = renderWorkers()
     renderGone()
     renderTables()
+    renderControllers()
     detail.render(shown)
     renderActivity()
     tick()
