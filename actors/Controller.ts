@@ -17,10 +17,11 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Catalog } from "../capabilities/Catalog.ts"
 import { type CrankError, crankError } from "../capabilities/CrankError.ts"
-import type { FederatedController } from "../capabilities/crank.ts"
+import { CrankRevoke, type FederatedController } from "../capabilities/crank.ts"
 import { noWorkerMessage } from "../capabilities/noWorkerMessage.ts"
 import { complaintOf, failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type Connection, type Handlers, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
+import { defaultLeafLifetimeMs } from "../trust/CertificateAuthority.ts"
 import type { Identity } from "../trust/identity.ts"
 import { type AccessMode, actionOf, Caller, certificateCapabilityId, refusalOf } from "./authorization.ts"
 import { callWithin } from "./callWithin.ts"
@@ -30,6 +31,7 @@ import { type Command, type Occurrence, type RefusalReason, Registry, type Route
 import * as RequestServer from "./RequestServer.ts"
 import { FixedWindow } from "./rateLimit.ts"
 import { retriesElsewhere, retryOf } from "./retryPolicy.ts"
+import { Revocations, revokeImplementation } from "./revocation.ts"
 import type { Choice } from "./routing/strategy.ts"
 import { systemImplementations } from "./systemCapabilities.ts"
 import { type Timings, Tunable } from "./Tunables.ts"
@@ -165,7 +167,9 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
 
     const access = options.access ?? "open"
     /** Open connections by the identity their certificate proves: an id in use is not signed for another process. */
-    const identities = new Map<string, number>()
+    const identities = new Map<string, Set<Connection>>()
+    const revocations = options.signer?.revocations ?? (yield* Effect.orDie(Revocations.open(undefined)))
+    const isRevoked = (identity: Identity): boolean => revocations.isRevoked(identity, clock.currentTimeMillisUnsafe())
 
     /** Logs a refusal as it happens: who, and why (the peer reads the same reason). */
     const logRefusal = (connection: Connection, reason: string): Effect.Effect<void> =>
@@ -302,12 +306,23 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       serve: (invoke) => (isSystem(invoke.capability) ? system.serve(invoke) : relay(invoke)),
       serveStream: (invoke) => relayStream(invoke),
     }
-    const inUse = (identity: Identity): boolean => (identities.get(identityKey(identity)) ?? 0) > 0
+    const inUse = (identity: Identity): boolean => (identities.get(identityKey(identity))?.size ?? 0) > 0
+    /** Closes every connection presenting `identity` (a revocation), each told why. */
+    const closeIdentity = (identity: Identity, reason: string): number => {
+      const open = [...(identities.get(identityKey(identity)) ?? [])]
+      for (const connection of open) refuse(connection, "revoked", "FORBIDDEN", reason)
+      return open.length
+    }
     const system = RequestServer.make({
       workerId: "controller",
       implementations: [
         ...systemImplementations(controller, yield* Clock.currentTimeMillis, options.elsewhere?.controllers),
-        ...(options.signer === undefined ? [] : [signingImplementation(options.signer, inUse)]),
+        ...(options.signer === undefined
+          ? []
+          : [
+              signingImplementation(options.signer, inUse, isRevoked),
+              revokeImplementation(revocations, options.signer.lifetimeMs ?? defaultLeafLifetimeMs, closeIdentity),
+            ]),
         ...(options.implementations ?? []),
       ],
       maxInFlight: yield* Tunable.maxInFlightPerWorker,
@@ -315,8 +330,9 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     })
 
     /** Refuses a peer: the complaint it can read, then a close with the reason; counted in /metrics. */
-    const refuse = (connection: Connection, why: RefusalReason, code: "BAD_FRAME" | "LIMIT_EXCEEDED", reason: string): void => {
+    const refuse = (connection: Connection, why: RefusalReason, code: "BAD_FRAME" | "LIMIT_EXCEEDED" | "FORBIDDEN", reason: string): void => {
       registry.refuse(why, undefined)
+      runBeside(logRefusal(connection, `${code} ${reason}`))
       perform({ _tag: "Send", connection, message: complaintOf(crankError(code, reason)) })
       perform({ _tag: "Close", connection, info: { code: CloseCodes.policyViolation, reason } })
     }
@@ -330,7 +346,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       const denied = refusalOf(access, connection.peer, actionOf(invoke.capability))
       if (denied !== undefined) return Effect.as(refusedRequest(connection, denied), failureOf(invoke.id, denied))
       if (!isSystem(invoke.capability)) return relayed(invoke)
-      if (invoke.capability === certificateCapabilityId && options.signer === undefined) {
+      if ((invoke.capability === certificateCapabilityId || invoke.capability === CrankRevoke.id) && options.signer === undefined) {
         return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", "this controller has no CA (it runs with --insecure): it signs no certificates")))
       }
       const answer = system.answer(invoke).pipe(Effect.provideService(Caller, { peer: connection.peer }))
@@ -352,8 +368,20 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
 
     const accept = (connection: Connection): Handlers => {
       const limit = new FixedWindow(maxControlMessagesPerSecond, 1_000)
-      const identity = connection.peer === undefined ? undefined : identityKey(connection.peer)
-      if (identity !== undefined) identities.set(identity, (identities.get(identity) ?? 0) + 1)
+      const peer = connection.peer
+      if (peer !== undefined && isRevoked(peer)) {
+        // A revoked certificate still passes TLS until it expires: refused here, every request with it.
+        const revoked = crankError("FORBIDDEN", `the certificate of ${peer.role} ${peer.id} was revoked`)
+        refuse(connection, "revoked", "FORBIDDEN", revoked.message)
+        return {
+          onMessage: () => {},
+          onClose: () => {},
+          serve: (invoke) => Effect.succeed(failureOf(invoke.id, revoked)),
+          serveStream: () => Stream.fail(revoked),
+        }
+      }
+      const identity = peer === undefined ? undefined : identityKey(peer)
+      if (identity !== undefined) identities.set(identity, (identities.get(identity) ?? new Set()).add(connection))
       const host = hostOf(connection.remoteAddress)
       const fromHost = host === undefined ? 0 : (perHost.get(host) ?? 0) + 1
       if (host !== undefined) perHost.set(host, fromHost)
@@ -384,9 +412,9 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
         },
         onClose: () => {
           if (identity !== undefined) {
-            const left = (identities.get(identity) ?? 1) - 1
-            if (left === 0) identities.delete(identity)
-            else identities.set(identity, left)
+            const open = identities.get(identity)
+            open?.delete(connection)
+            if (open?.size === 0) identities.delete(identity)
           }
           if (host !== undefined) {
             const left = (perHost.get(host) ?? 1) - 1

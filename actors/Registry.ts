@@ -66,10 +66,11 @@ export interface RegistryOptions extends Timings, RegistrationLimits {
 /**
  * Why the controller refused a peer: the label of `crank_refusals_total` in /metrics. `unauthorized`: no or
  * invalid credentials (a join token, a certificate); `forbidden`: a valid identity whose role may not do it;
- * `id-taken`: a registration under the id of a worker live on another connection; `origin`: a browser page from
+ * `revoked`: a certificate an operator revoked (`crank.revoke`); `id-taken`: a registration under the id of a worker
+ * live on another connection; `origin`: a browser page from
  * an origin not allowed; `tls`: a TLS handshake refused (no certificate, another CA's, plain ws:// to wss://).
  */
-export type RefusalReason = "unauthorized" | "forbidden" | "id-taken" | "origin" | "tls" | "bad-frame" | "rate" | "silent" | "host" | LimitReason
+export type RefusalReason = "unauthorized" | "forbidden" | "revoked" | "id-taken" | "origin" | "tls" | "bad-frame" | "rate" | "silent" | "host" | LimitReason
 
 const refusal = <C>(connection: C, code: "UNAUTHORIZED" | "FORBIDDEN" | "BAD_FRAME" | "LIMIT_EXCEEDED", message: string): ReadonlyArray<Command<C>> => [
   { _tag: "Send", connection, message: complaintOf(crankError(code, message)) },

@@ -30,6 +30,7 @@ import type { JoinTokens } from "../trust/JoinTokens.ts"
 import { isTokenRefusal, type TrustError } from "../trust/TrustError.ts"
 import { Caller } from "./authorization.ts"
 import { type Implementation, implement } from "./Implementation.ts"
+import type { Revocations } from "./revocation.ts"
 
 /** What the controller signs with. */
 export interface SigningAuthority {
@@ -37,6 +38,8 @@ export interface SigningAuthority {
   readonly tokens: JoinTokens
   /** How long a certificate it signs is valid; default 1 h (`defaultLeafLifetimeMs`). */
   readonly lifetimeMs?: number
+  /** Identities refused (`crank.revoke`), kept beside the CA; default: in memory only. */
+  readonly revocations?: Revocations
 }
 
 /**
@@ -65,7 +68,11 @@ const signingFailure = (error: TrustError) =>
  * The handler of `certificate.sign_csr` over `authority`; `inUse(identity)` says whether a live connection holds
  * that identity now.
  */
-export const signingImplementation = (authority: SigningAuthority, inUse: (identity: Identity) => boolean): Implementation =>
+export const signingImplementation = (
+  authority: SigningAuthority,
+  inUse: (identity: Identity) => boolean,
+  isRevoked: (identity: Identity) => boolean,
+): Implementation =>
   implement(CertificateSignCsr, ({ csr, id, token }) =>
     Effect.gen(function* () {
       const problem = idProblem(id)
@@ -95,6 +102,9 @@ export const signingImplementation = (authority: SigningAuthority, inUse: (ident
         return yield* crankError("FORBIDDEN", `${peer.role} ${peer.id} may renew only its own certificate; it asked for ${id}`)
       } else {
         identity = { role: peer.role, id }
+      }
+      if (isRevoked(identity)) {
+        return yield* crankError("FORBIDDEN", `the certificate of ${identity.role} ${identity.id} was revoked; it gets no other until the revocation lapses`)
       }
       const certificate = yield* Effect.mapError(
         authority.ca.signCsr(csr, { identity, now, lifetimeMs: authority.lifetimeMs ?? defaultLeafLifetimeMs }),

@@ -189,4 +189,28 @@ export const CertificateSignCsr = defineCapability({
   tags: ["system"],
 })
 
-export const systemCapabilities = [CrankStatus, CrankDrain, CrankRoutes, CertificateSignCsr] as const
+/**
+ * Refuses an identity's certificate from now on (docs/security.md, "Revoking"): its connections are closed, it can
+ * neither connect, renew nor join again under that id until every certificate it could hold has expired. Operators
+ * only; a controller without a CA (`--insecure`) has nothing to revoke.
+ */
+export const CrankRevoke = defineCapability({
+  id: "crank.revoke",
+  version: "1.0.0",
+  name: "Revoke a certificate",
+  description:
+    "Refuses a worker's, client's or operator's certificate from now on: its connections are closed, and it cannot renew or join again until it would have expired.",
+  input: Schema.Struct({ role: Schema.Literals(["worker", "client", "operator"]), id: Schema.String.check(Schema.isMaxLength(128)) }),
+  output: Schema.Struct({
+    role: Schema.String,
+    id: Schema.String,
+    /** Until when it is refused (ms since the epoch): a certificate lifetime from now. */
+    until: Schema.Number,
+    /** Connections presenting it that were closed. */
+    closed: Schema.Number,
+  }),
+  idempotent: true,
+  tags: ["system"],
+})
+
+export const systemCapabilities = [CrankStatus, CrankDrain, CrankRoutes, CertificateSignCsr, CrankRevoke] as const

@@ -175,6 +175,19 @@ crank token revoke <token-id>
     load: () => import("./commands/token.ts").then((m) => m.run),
   },
   {
+    name: "revoke",
+    summary: "refuse a worker's, client's or operator's certificate from now on",
+    usage: `crank revoke <role>/<id> [--token T] [--controller URL] [--json]
+
+  Revokes an identity (operators only): the controller closes its connections at once, and refuses it
+  (connecting, renewing, joining again under that id) until every certificate it could hold has
+  expired, one certificate lifetime from now. Kept in DATA-DIR/controller/revoked.json, so a
+  restarted controller still refuses it. A worker process's identity is its node: worker/<node>.
+  <role>/<id>   e.g. worker/n1, client/cli-host-4242 (see crank status, and the controller's log)
+${accessUsage}`,
+    load: () => import("./commands/revoke.ts").then((m) => m.run),
+  },
+  {
     name: "diagram",
     summary: "draw the worker lifecycle machine (mermaid, dot or svg)",
     usage: `crank diagram [--format mermaid|dot|svg] [--out FILE] [--current STATE]

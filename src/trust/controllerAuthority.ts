@@ -2,7 +2,8 @@
  * What a secure controller starts with: its CA (`<data root>/controller/ca.key.pem` 0600 and `ca.crt.pem`, made on
  * first start, reused after: `CertificateAuthority.loadOrCreate`), its join-token store beside it (`tokens.json`,
  * 0600, shared with `crank token` run on the same directory), and its own server certificate (`controller/controller`,
- * minted from the CA in the process, renewed by `keepRenewed`).
+ * minted from the CA in the process, renewed by `keepRenewed`), and the identities an operator revoked
+ * (`revoked.json`, 0600).
  *
  * @example
  * ```ts
@@ -12,6 +13,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import { Revocations, revocationFile } from "../../actors/revocation.ts"
 import * as CertificateAuthority from "../../trust/CertificateAuthority.ts"
 import * as JoinTokens from "../../trust/JoinTokens.ts"
 import type { TrustError } from "../../trust/TrustError.ts"
@@ -32,6 +34,8 @@ export interface ControllerAuthority {
   readonly cell: CredentialsCell
   /** A fresh server certificate for the controller (what its renewal signs). */
   readonly mintOwn: Effect.Effect<HeldCertificate, TrustError>
+  /** Identities revoked (`crank revoke`), kept in `revoked.json` beside the CA. */
+  readonly revocations: Revocations
 }
 
 /** The CA and token store under `dataRoot` (made on first use), without a certificate of the controller's own: for `crank token`. */
@@ -48,5 +52,6 @@ export const openControllerAuthority = (dataRoot: string, lifetimeMs: number): E
     const mintOwn = localCertificate(ca, controllerIdentity, lifetimeMs)
     const cell = new CredentialsCell()
     cell.set(yield* mintOwn)
-    return { ca, tokens, directory, created, cell, mintOwn }
+    const revocations = yield* Revocations.open(revocationFile(directory))
+    return { ca, tokens, directory, created, cell, mintOwn, revocations }
   })

@@ -27,7 +27,7 @@ const request = (
     // The controller's certificate names `spiffe://crank/controller/controller`, not the host: checked by the CA only.
     const sent = https.request(
       url,
-      { method: options.method ?? "GET", headers: options.headers, ca, checkServerIdentity: () => undefined, timeout: 5_000 },
+      { method: options.method ?? "GET", headers: options.headers, ca, checkServerIdentity: () => undefined, timeout: 5_000, agent: false },
       (response) => {
         let body = ""
         response.setEncoding("utf8")
@@ -151,7 +151,7 @@ describe("secure multi-node steps through the crank command line", () => {
     expect(JSON.parse(again.body).message).toMatch(/token-used-up/)
   }, 120_000)
 
-  it("watches as an operator minted beside the controller; lists and revokes tokens", async () => {
+  it("watches as an operator minted beside the controller; lists and revokes tokens, and revokes the worker's certificate", async () => {
     const watch = processes.start(["watch", "--controller", url, "--data-dir", dataDir], { name: "watch" })
     await watch.waitForLine(`watching ${url}: 1 workers`, 30_000)
     await watch.stop("SIGINT")
@@ -163,6 +163,16 @@ describe("secure multi-node steps through the crank command line", () => {
     const revoked = await crank(["invoke", "hello.greet", "{}", "--controller", url, "--token", clientToken])
     expect(revoked.code).toBe(9)
     expect(revoked.stderr).toMatch(/token-revoked/)
+
+    // Revoking the worker's certificate closes its link at once; it is refused each time it redials.
+    const revoke = await crank(["revoke", "worker/n1", "--controller", url, "--data-dir", dataDir])
+    expect(revoke.stdout).toMatch(/^revoked worker n1 until \d{4}-\d\d-\d\dT[\d:.]+Z; closed 1 connection\(s\)/)
+    await until("n1/hello-1 no longer healthy", async () => {
+      const status = await crank(["status", "--json", "--controller", url, "--data-dir", dataDir])
+      return (JSON.parse(status.stdout) as { workers: Array<{ id: string; state: string }> }).workers.every((w) => w.state !== "healthy")
+    })
+    const metrics = await request(`https://127.0.0.1:${port}/metrics`)
+    expect(metrics.body).toMatch(/crank_refusals_total\{reason="revoked"\} [1-9]/)
   }, 120_000)
 
   it("keeps --insecure to loopback, and a secure controller's --token is a usage error", async () => {

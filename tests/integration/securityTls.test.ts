@@ -13,9 +13,10 @@ import { Effect, Exit, Fiber, References, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Client from "../../actors/Client.ts"
 import * as Controller from "../../actors/Controller.ts"
+import { Revocations, revocationFile } from "../../actors/revocation.ts"
 import { withTunables } from "../../actors/Tunables.ts"
 import * as Worker from "../../actors/Worker.ts"
-import { CrankDrain } from "../../capabilities/crank.ts"
+import { CrankDrain, CrankRevoke } from "../../capabilities/crank.ts"
 import { HelloGreet } from "../../examples/hello/capability.ts"
 import helloWorker from "../../examples/hello/index.ts"
 import { openControllerAuthority } from "../../src/trust/controllerAuthority.ts"
@@ -63,7 +64,7 @@ const secureMesh = (lifetimeMs = 3_600_000) =>
     controller = yield* Controller.make({
       addresses: ["wss://127.0.0.1:0"],
       access: "certificates",
-      signer: { ca: authority.ca, tokens: authority.tokens, lifetimeMs },
+      signer: { ca: authority.ca, tokens: authority.tokens, lifetimeMs, revocations: authority.revocations },
     }).pipe(Effect.provideService(Transport, transport))
     yield* keepRenewed(authority.cell, authority.mintOwn, transport.renew())
     const pin = WebSocketTransport.caFingerprintOf(authority.ca.certificatePem)
@@ -273,6 +274,41 @@ describe("trust over mutual TLS on 127.0.0.1", () => {
         const asOperator = yield* Client.make({ controller: mesh.address, direct: false }).pipe(Effect.provideService(Transport, operator.transport))
         expect(yield* asOperator.invoke(CrankDrain, { workerId: "n2/hello-1" })).toEqual({ workerId: "n2/hello-1", draining: true })
         yield* drained.stopped
+      }),
+    ))
+
+  it("revokes a worker's certificate: its link is closed, it cannot reconnect, renew or join again under that id; a client may not revoke", () =>
+    within(
+      Effect.gen(function* () {
+        const joined = yield* mesh.join("worker", "n9")
+        const revoked = yield* Worker.start(helloWorker, { controller: mesh.address, workerId: "n9/hello-1", nodeId: "n9" }).pipe(
+          Effect.provideService(Transport, joined.transport),
+        )
+        yield* eventually("n9 healthy", () => mesh.controller.worker("n9/hello-1")?.state === "healthy")
+        const client = yield* mesh.join("client", "c9")
+        const asClient = yield* Client.make({ controller: mesh.address, direct: false }).pipe(Effect.provideService(Transport, client.transport))
+        expect(codeOf(yield* Effect.exit(asClient.invoke(CrankRevoke, { role: "worker", id: "n9" })))).toBe(
+          "FORBIDDEN: client c9 may not revoke: it needs the operator role",
+        )
+        const operator = yield* mesh.join("operator", "ops9")
+        const asOperator = yield* Client.make({ controller: mesh.address, direct: false }).pipe(Effect.provideService(Transport, operator.transport))
+        const answer = yield* asOperator.invoke(CrankRevoke, { role: "worker", id: "n9" })
+        expect(answer).toMatchObject({ role: "worker", id: "n9", closed: 1 })
+        expect(answer.until - Date.now()).toBeGreaterThan(59 * 60_000)
+        // Its link was closed; it redials with the revoked certificate and is refused each time.
+        yield* eventually("n9 stale", () => mesh.controller.worker("n9/hello-1")?.state === "stale")
+        yield* eventually("refused again", () => (mesh.controller.refusals().get("revoked") ?? 0) >= 2)
+        expect(revoked.state()).not.toBe("healthy")
+        const renewal = yield* Effect.exit(
+          requestCertificate({ controller: mesh.address, id: "n9", hint: "worker" }).pipe(Effect.provideService(Transport, joined.transport)),
+        )
+        expect(codeOf(renewal)).toMatch(/^(FORBIDDEN: the certificate of worker n9 was revoked|UNAVAILABLE: )/)
+        const rejoin = yield* Effect.exit(mesh.ask("n9", "worker", yield* mesh.token("worker")))
+        expect(codeOf(rejoin)).toBe("FORBIDDEN: the certificate of worker n9 was revoked; it gets no other until the revocation lapses")
+        // Written beside the CA: a restarted controller refuses it too.
+        const reread = yield* Revocations.open(revocationFile(mesh.authority.directory))
+        expect(reread.isRevoked({ role: "worker", id: "n9" }, Date.now())).toBe(true)
+        expect(statSync(revocationFile(mesh.authority.directory)).mode & 0o777).toBe(0o600)
       }),
     ))
 

@@ -26,16 +26,11 @@ import { keepRenewed } from "../../trust/keepRenewed.ts"
 import type { CommandRun } from "../Command.ts"
 import { unavailable } from "../connect.ts"
 import { parseDuration } from "../duration.ts"
+import { isLoopbackHost } from "../loopback.ts"
 import { dataRootOf, isInsecure } from "../meshAccess.ts"
 import { defaultHost, defaultPort, hostForUrl, parse, pick, pickNumber, UsageError } from "../options.ts"
 import { printLine } from "../output.ts"
 import { timingOptions, tunablesFrom } from "../timings.ts"
-
-/** Hosts a plain-text controller may bind without `--insecure-anywhere`: only this machine can reach them. */
-export const isLoopbackHost = (host: string): boolean => {
-  const bare = host.replace(/^\[|\]$/g, "").toLowerCase()
-  return bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare)
-}
 
 export const run: CommandRun = (argv) =>
   Effect.gen(function* () {
@@ -96,7 +91,7 @@ export const run: CommandRun = (argv) =>
         addresses: [`${insecure ? "ws" : "wss"}://${hostForUrl(host)}:${port}`],
         access,
         ...(token === undefined ? {} : { token }),
-        ...(authority === undefined ? {} : { signer: { ca: authority.ca, tokens: authority.tokens, lifetimeMs } }),
+        ...(authority === undefined ? {} : { signer: { ca: authority.ca, tokens: authority.tokens, lifetimeMs, revocations: authority.revocations } }),
         ...(federation === undefined ? {} : { federation }),
         // The dashboard, /metrics and the probes share the controller's port.
         http: (controller: Controller) =>
