@@ -597,24 +597,30 @@ const exercise = async (what: string, controller: Role, worker: Role, expected: 
   const w = processes.start(worker.args, { env: worker.env, name: `${what} worker` })
   const controllerUrl = worker.env.CRANK_CONTROLLER_URL!
   expect(listening, "the worker dials the address the controller listens on").toContain(controllerUrl)
-  const cli = (args: ReadonlyArray<string>) =>
-    processes.run([...args, "--controller", controllerUrl, "--data-dir", controller.env.CRANK_DATA_DIR!], { timeoutMs: 20_000 })
-  const joined = await until(
-    `${what}: ${expected.workerId} registered`,
-    async () => {
-      const status = JSON.parse((await cli(["status", "--json"])).stdout) as { workers: Array<{ id: string; state: string; address?: string }> }
-      return status.workers.find((x) => x.id === expected.workerId && (x.state === "registered" || x.state === "healthy"))
-    },
-    { timeoutMs: 30_000, show: () => `${w.stdout()}\n${w.stderr()}` },
-  )
+  const joined = await registered(controllerUrl, controller.env.CRANK_DATA_DIR!, expected.workerId, () => `${w.stdout()}\n${w.stderr()}`)
   expect(joined.address).toMatch(expected.advertised)
-  const invoked = await cli(["invoke", "hello.greet", '{"message":"deploy"}', "--json"])
+  const invoked = await processes.run(
+    ["invoke", "hello.greet", '{"message":"deploy"}', "--json", "--controller", controllerUrl, "--data-dir", controller.env.CRANK_DATA_DIR!],
+    { timeoutMs: 20_000 },
+  )
   expect(JSON.parse(invoked.stdout), invoked.stderr).toEqual({ greeting: "Hello, deploy", worker: expected.workerId })
   await whileUp()
   const exit = await w.stop("SIGTERM", expected.stopMs)
   expect(exit.code, w.stderr()).toBe(0)
   await c.stop("SIGTERM", 20_000)
 }
+
+/** Waits (bounded) until the controller lists `workerId` as registered or healthy, asked as an operator beside it. */
+const registered = (controllerUrl: string, controllerDataDir: string, workerId: string, show: () => string) =>
+  until(
+    `${workerId} registered`,
+    async () => {
+      const run = await processes.run(["status", "--json", "--controller", controllerUrl, "--data-dir", controllerDataDir], { timeoutMs: 20_000 })
+      const status = JSON.parse(run.stdout) as { workers: Array<{ id: string; state: string; address?: string }> }
+      return status.workers.find((x) => x.id === workerId && (x.state === "registered" || x.state === "healthy"))
+    },
+    { timeoutMs: 30_000, show },
+  )
 
 /** A real nats-server (Debian's) on a free loopback port, stopped after the test. */
 const natsServers: Array<NatsServer> = []
@@ -831,32 +837,41 @@ describe("the configurations, run as processes on loopback", () => {
   )
 
   it(
-    "systemd: the units' ExecStart and Environment, the token as the unit's comment makes it, the module linked as it says",
+    "systemd: the units' ExecStart and Environment, the token as the unit's comment makes it, modules linked as it says; two instances side by side",
     async () => {
       const controllerPort = await freePort()
-      const dataDir = join(scratch, "systemd-data")
-      const local = localizer(new Map([["7070", controllerPort]]), dataDir)
+      const ports = new Map([["7070", controllerPort]])
       const modules = join(scratch, "opt/crank/workers")
       mkdirSync(modules, { recursive: true })
-      symlinkSync(join(repoRoot, "examples/hello"), join(modules, "hello"))
+      for (const name of ["hello", "document-convert"]) symlinkSync(join(repoRoot, "examples", name), join(modules, name))
       const [controllerUnit, workerUnit] = unitFiles as [string, string]
-      const token = await createToken(documentedTokenCommand(workerUnit, /CRANK_TOKEN=/), dataDir)
-      const role = (file: string, extra: Record<string, string>): Role => ({
-        args: execStart(file, "hello")
+      const controllerData = join(scratch, "systemd-controller")
+      const token = await createToken(documentedTokenCommand(workerUnit, /CRANK_TOKEN=/), controllerData)
+      // Each unit's state directory is its own: a localizer each.
+      const role = (file: string, instance: string, dataDir: string, extra: Record<string, string> = {}): Role => ({
+        args: execStart(file, instance)
           .slice(1)
           .map((a) => a.replace(/^\/opt\/crank\/workers\//, `${modules}/`)),
-        env: { ...local.env(unitEnvironment(file, "hello")), ...extra },
+        env: { ...localizer(ports, dataDir).env(unitEnvironment(file, instance)), ...extra },
       })
+      const worker = (instance: string) => role(workerUnit, instance, join(scratch, `systemd-worker-${instance}`), { CRANK_TOKEN: token })
       expect(execStart(controllerUnit, "hello")[0]).toBe("crank")
-      const worker = role(workerUnit, { CRANK_TOKEN: token })
       // The controller's data directory is its StateDirectory, which the operator's token command writes to.
       expect(unitEnvironment(controllerUnit, "hello").CRANK_DATA_DIR).toBe(`/var/lib/${unit(controllerUnit).one("StateDirectory")}`)
+      const stopMs = durationMs(unit(workerUnit).one("TimeoutStopSec")!)
+      const controller = role(controllerUnit, "", controllerData)
       await exercise(
         "systemd",
-        role(controllerUnit, {}),
-        worker,
-        { workerId: `${hostname()}/hello-1`, advertised: /^wss:\/\/127\.0\.0\.1:\d+$/, stopMs: durationMs(unit(workerUnit).one("TimeoutStopSec")!) },
-        async () => undefined,
+        controller,
+        worker("hello"),
+        { workerId: `${hostname()}-hello/hello-1`, advertised: /^wss:\/\/127\.0\.0\.1:\d+$/, stopMs },
+        async () => {
+          // A second instance on the same host gets a certificate of its own (its node id is its own) and joins.
+          const second = worker("document-convert")
+          const p = processes.start(second.args, { env: second.env, name: "systemd crank-worker@document-convert" })
+          await registered(second.env.CRANK_CONTROLLER_URL!, controllerData, `${hostname()}-document-convert/document-convert-1`, () => p.stderr())
+          expect((await p.stop("SIGTERM", stopMs)).code, p.stderr()).toBe(0)
+        },
       )
     },
     runTimeoutMs,
