@@ -40,6 +40,11 @@ export interface WorkerOptions {
    * goes to the next address in turn, `controller` first.
    */
   readonly controllers?: ReadonlyArray<string>
+  /**
+   * Mutual TLS: a direct link must prove a role that may invoke. Its listener admits TLS clients without a certificate
+   * (probes: `/healthz`, `/readyz`, `/metrics` over https), and refuses their requests `UNAUTHORIZED`.
+   */
+  readonly certificates?: boolean
   /** Where clients may dial this worker directly (`memory://`, `ws://127.0.0.1:0`); omit to be reached via the controller only. */
   readonly listen?: string
   /** The address to advertise, when it differs from the bound one (behind NAT, in a container). */
@@ -136,9 +141,15 @@ export const start = (definition: WorkerDefinition, options: WorkerOptions): Eff
         ? undefined
         : (yield* transport.listen(
             options.listen,
-            // Over mutual TLS a peer proves a role: only one that may invoke is served here (a worker's certificate may not).
+            // Over mutual TLS a peer proves a role: only one that may invoke is served here (a worker's certificate may
+            // not, and a probe without a certificate may only read the HTTP handler's pages).
             (link) => {
-              const denied = link.peer === undefined ? undefined : refusalOf("certificates", link.peer, "invoke")
+              const denied =
+                link.peer !== undefined
+                  ? refusalOf("certificates", link.peer, "invoke")
+                  : options.certificates === true
+                    ? crankError("UNAUTHORIZED", `worker ${workerId} serves only peers with a certificate from the mesh's CA`)
+                    : undefined
               return denied === undefined
                 ? { onMessage: () => {}, onClose: () => {}, serve: server.answer, serveStream: server.serveStream }
                 : {

@@ -52,7 +52,7 @@ export interface NodeOptions {
   /** Where workers accept direct requests: `memory://` or `ws://127.0.0.1:0` give each a fresh address. */
   readonly workerListen?: string
   /** `controllers`: more controllers its workers turn to, in order, when the one they dial fails (a federation). */
-  readonly workerOptions?: Pick<Worker.WorkerOptions, "token" | "advertise" | "controllers">
+  readonly workerOptions?: Pick<Worker.WorkerOptions, "token" | "advertise" | "controllers" | "certificates">
   /** Plain HTTP on the workers' listener ports (the process's probes), given the node's running workers. */
   readonly workerHttp?: (workers: () => ReadonlyArray<Worker.RunningWorker>) => HttpHandler
   /** The data root: each worker keeps its files in `<dataDir>/workers/<name>` (actors/dataDirectory.ts). */

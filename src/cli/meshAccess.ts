@@ -129,7 +129,14 @@ export const meshAccess = (flags: AccessFlags, as: AccessIdentity): Effect.Effec
     const caFingerprint = joinToken?.caFingerprint ?? (hasLocalCa(dataRoot) ? yield* localCaFingerprint(dataRoot) : undefined)
     const cell = new CredentialsCell()
     const transport = WebSocketTransport.make({
-      tls: { credentials: cell.current, expectServer: { role: "controller" }, ...(caFingerprint === undefined ? {} : { caFingerprint }) },
+      tls: {
+        credentials: cell.current,
+        expectServer: { role: "controller" },
+        ...(caFingerprint === undefined ? {} : { caFingerprint }),
+        // A worker's listener admits probes without a certificate (its /readyz for kubelet, Docker); the worker refuses
+        // their requests (Worker's `certificates`). Only workers listen: for other commands this changes nothing.
+        ...(as.hint === "worker" ? { allowAnonymous: true } : {}),
+      },
     })
     let held: HeldCertificate
     if (joinToken !== undefined) {

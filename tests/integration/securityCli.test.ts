@@ -10,6 +10,7 @@ import * as https from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import WebSocket from "ws"
 import { until } from "../support/poll.ts"
 import { type CrankProcess, freePort, useProcesses } from "../support/processes.ts"
 
@@ -105,6 +106,38 @@ describe("secure multi-node steps through the crank command line", () => {
     }
     expect(status.workers.map((w) => [w.id, w.state])).toEqual([["n1/hello-1", "healthy"]])
   }, 120_000)
+
+  it("answers a secure worker's probes without a certificate (kubelet, Docker), and refuses such a peer's requests UNAUTHORIZED", async () => {
+    const status = await crank(["status", "--json", "--controller", url, "--data-dir", dataDir])
+    const address = (JSON.parse(status.stdout) as { workers: Array<{ id: string; address?: string }> }).workers.find((w) => w.id === "n1/hello-1")?.address
+    expect(address).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/)
+    const probeUrl = (path: string) => `${address!.replace(/^wss:/, "https:")}${path}`
+    // A probe presents no certificate and checks none (as kubelet's https probes): the listener lets it read pages.
+    const probe = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        https
+          .get(probeUrl(path), { rejectUnauthorized: false, timeout: 5_000, agent: false }, (response) => {
+            response.resume()
+            resolve(response.statusCode ?? 0)
+          })
+          .on("error", reject)
+      })
+    expect(await probe("/healthz")).toBe(200)
+    expect(await probe("/readyz")).toBe(200)
+    // The same peer on the data path: its request is refused, never served.
+    const answer = await new Promise<{ code?: string; message?: string }>((resolve, reject) => {
+      const socket = new WebSocket(address!, { rejectUnauthorized: false })
+      socket.on("open", () =>
+        socket.send(JSON.stringify({ _tag: "Invoke", id: "anon-1", capability: "hello.greet", range: "*", input: { message: "x" }, timeoutMs: 5_000 })),
+      )
+      socket.on("message", (data) => {
+        resolve(JSON.parse(String(data)))
+        socket.close()
+      })
+      socket.on("error", reject)
+    })
+    expect(answer).toMatchObject({ code: "UNAUTHORIZED", message: "worker n1/hello-1 serves only peers with a certificate from the mesh's CA" })
+  })
 
   it("serves probes and metrics to anyone, with every refusal counted by reason; the dashboard and /api/* only to an operator", async () => {
     const base = `https://127.0.0.1:${port}`

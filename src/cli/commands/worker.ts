@@ -61,6 +61,7 @@ export const run: CommandRun = (argv) =>
       workerListen: listen,
       workerOptions: {
         ...(controllers.length > 1 ? { controllers: controllers.slice(1) } : {}),
+        ...(secure ? { certificates: true } : {}),
         ...(token === undefined ? {} : { token }),
         ...(advertise === undefined ? {} : { advertise }),
       },
@@ -78,7 +79,9 @@ export const run: CommandRun = (argv) =>
       )
       yield* keepRenewed(access.cell, renewal, access.transport.renew())
       const held = access.cell.certificate()!
-      yield* Effect.logInfo(`certificate ${held.identity.role}/${held.identity.id} until ${new Date(held.notAfter).toISOString()} (renewed before)`)
+      yield* Effect.logInfo(
+        `certificate ${held.identity.role}/${held.identity.id} until ${new Date(held.notAfter).toISOString()}, renewed at two thirds of its life`,
+      )
     }
     yield* Effect.logInfo(
       `worker ${definition.name} (${node
