@@ -6,6 +6,11 @@
  * handled by one fiber, so the registry has a single writer; each step's commands (send, close, publish) are
  * carried out here. Requests do not queue behind it: `serve` picks a worker and relays in the caller's fiber.
  * Every fiber it starts lives in its scope, and its time is Effect's `Clock`.
+ *
+ * Who may do what is decided per connection from the identity its certificate proves (`Connection.peer`), by
+ * authorization.ts, before a request is relayed or a registration reaches the registry; with a CA (`signer`) the
+ * controller also signs certificates (`certificate.sign_csr`, certificateSigning.ts) and revokes them
+ * (`crank.revoke`, revocation.ts). Every refusal is typed, counted by reason and logged (docs/security.md).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -347,7 +352,9 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
       if (denied !== undefined) return Effect.as(refusedRequest(connection, denied), failureOf(invoke.id, denied))
       if (!isSystem(invoke.capability)) return relayed(invoke)
       if ((invoke.capability === certificateCapabilityId || invoke.capability === CrankRevoke.id) && options.signer === undefined) {
-        return Effect.succeed(failureOf(invoke.id, crankError("NO_WORKER", "this controller has no CA (it runs with --insecure): it signs no certificates")))
+        return Effect.succeed(
+          failureOf(invoke.id, crankError("NO_WORKER", `this controller has no CA (it runs with --insecure): it neither signs nor revokes certificates`)),
+        )
       }
       const answer = system.answer(invoke).pipe(Effect.provideService(Caller, { peer: connection.peer }))
       return invoke.capability !== certificateCapabilityId
