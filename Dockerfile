@@ -51,12 +51,11 @@ EXPOSE 7070 7171
 STOPSIGNAL SIGTERM
 # Liveness with node itself (no curl in the image): GET /healthz on the controller's port or the worker's
 # listener port, whichever this container serves, over https (the CA is the mesh's own, so the probe does not
-# check it: it asks whether the process answers) or plain http (--insecure). A worker's mutual-TLS listener asks
-# every client for a certificate, which a probe has none of: its TLS alert saying so, sent once the handshake has
-# run on the worker's event loop, counts as alive for /healthz (never for /readyz). The same script takes a path
-# and ports: deploy/compose.yaml and deploy/k8s run it.
+# check it: it asks whether the process answers) or plain http (--insecure); 0 on a 200. Both listeners admit a TLS
+# client without a certificate to /healthz, /readyz and /metrics only (a worker refuses its WebSocket requests
+# UNAUTHORIZED). The same script takes a path and ports: deploy/compose.yaml runs it for /readyz.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "const [path = '/healthz', ...given] = process.argv.slice(1); const env = process.env; const ports = given.length > 0 ? given : [env.CRANK_PORT || '7070', new URL(env.CRANK_WORKER_LISTEN || 'wss://0.0.0.0:7171').port]; const get = (scheme, port) => new Promise((ok, fail) => require(scheme).get({ host: '127.0.0.1', port, path, rejectUnauthorized: false, timeout: 3000 }, (r) => (r.statusCode === 200 ? ok() : fail())).on('error', (e) => (path === '/healthz' && e.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' ? ok() : fail(e))).on('timeout', function () { this.destroy() })); Promise.any(ports.flatMap((port) => [get('https', port), get('http', port)])).then(() => process.exit(0), () => process.exit(1))"]
+  CMD ["node", "-e", "const [path = '/healthz', ...given] = process.argv.slice(1); const env = process.env; const ports = given.length > 0 ? given : [env.CRANK_PORT || '7070', new URL(env.CRANK_WORKER_LISTEN || 'wss://0.0.0.0:7171').port]; const get = (scheme, port) => new Promise((ok, fail) => require(scheme).get({ host: '127.0.0.1', port, path, rejectUnauthorized: false, timeout: 3000 }, (r) => (r.statusCode === 200 ? ok() : fail())).on('error', fail).on('timeout', function () { this.destroy() })); Promise.any(ports.flatMap((port) => [get('https', port), get('http', port)])).then(() => process.exit(0), () => process.exit(1))"]
 ENTRYPOINT ["node", "bin/crank.js"]
 CMD ["--help"]
 

@@ -392,8 +392,7 @@ const imageEnvironment = (): Record<string, string> => {
 const pods = () => Object.fromEntries(deployments().map((d) => [d.metadata.name, podOf(d)]))
 
 describe("the Kubernetes manifests", () => {
-  it("pods: /readyz for readiness, /healthz for liveness, on a declared port; non-root, read-only root, volumes, limits", () => {
-    const script = healthcheckArgv()[2]
+  it("pods: HTTPS /readyz for readiness, /healthz for liveness and startup, on a declared port; non-root, read-only root, volumes, limits", () => {
     const documented = read("docs/deploy.md")
     for (const [name, pod] of Object.entries(pods())) {
       expect(pod.enableServiceLinks, `${name}: service links would set CRANK_* variables`).toBe(false)
@@ -420,20 +419,14 @@ describe("the Kubernetes manifests", () => {
         const dataDir = (c.env ?? []).find((v) => v.name === "CRANK_DATA_DIR")?.value ?? imageEnvironment().CRANK_DATA_DIR
         expect(mounts, `${name}: the data directory must be writable`).toContain(dataDir)
         const portNames = new Set((c.ports ?? []).map((p) => p.name))
-        const portNumbers = new Set((c.ports ?? []).map((p) => String(p.containerPort)))
-        // A probe is an httpGet, or the image's own probe script given a path and a port.
+        // Every probe is kubelet's own HTTPS GET (both listeners admit a client without a certificate to their pages).
         const target = (p: Probe | undefined) => {
-          if (p?.httpGet !== undefined) {
-            expect(portNames.has(String(p.httpGet.port)), `${name}: probe port ${p.httpGet.port}`).toBe(true)
-            return p.httpGet.path
-          }
-          if (p?.exec === undefined) return undefined
-          const [program, flag, code, path, port] = p.exec.command
-          expect([program, flag, code], `${name}: an exec probe runs the image's probe script`).toEqual(["node", "-e", script])
-          expect(portNumbers.has(port!), `${name}: probe port ${port}`).toBe(true)
-          return path
+          expect(p?.exec, `${name}: no exec probe`).toBeUndefined()
+          expect(p?.httpGet?.scheme, `${name}: probes over HTTPS`).toBe("HTTPS")
+          expect(portNames.has(String(p?.httpGet?.port)), `${name}: probe port ${p?.httpGet?.port}`).toBe(true)
+          return p?.httpGet?.path
         }
-        if (c.readinessProbe !== undefined || name === "crank-controller") expect(target(c.readinessProbe), name).toBe("/readyz")
+        expect(target(c.readinessProbe), name).toBe("/readyz")
         expect(target(c.livenessProbe), name).toBe("/healthz")
         expect(target(c.startupProbe), name).toBe("/healthz")
       }
@@ -461,7 +454,7 @@ describe("the Kubernetes manifests", () => {
 })
 
 describe("the compose file", () => {
-  it("runs NATS 2.9, two controllers checked on /readyz and the workers, each after a healthy controller, with the image's probe", () => {
+  it("runs NATS 2.9, two controllers and the workers, each worker after a healthy controller; all checked on /readyz with the image's probe", () => {
     const { services } = compose()
     expect(services.nats?.image).toBe("nats:2.9")
     const controllers = Object.keys(services).filter((n) => services[n]!.command?.[0] === "controller")
@@ -483,7 +476,7 @@ describe("the compose file", () => {
     for (const [name, s] of crankServices()) {
       const [form, program, flag, code, path, port] = s.healthcheck!.test
       expect([form, program, flag, code], `${name} checks its health with the image's probe script`).toEqual(["CMD", "node", "-e", script])
-      expect(path, name).toBe(controllers.includes(name) ? "/readyz" : "/healthz")
+      expect(path, name).toBe("/readyz")
       expect(port, name).toBe(controllers.includes(name) ? "7070" : "7171")
       expect(s.read_only, name).toBe(true)
     }
@@ -536,11 +529,11 @@ const localizer = (ports: ReadonlyMap<string, number>, dataDir: string, hosts: R
   return { value, env, port, argv }
 }
 
-/** GET as kubelet does: over TLS without checking the server's certificate, and without one of its own. */
+/** GET as kubelet does: a connection of its own, over TLS without checking the server's certificate nor presenting one. */
 const probe = (url: string): Promise<number> =>
   new Promise((resolve, reject) => {
     const get = url.startsWith("https:") ? httpsGet : httpGet
-    get(url, { rejectUnauthorized: false, timeout: 5_000 }, (response) => {
+    get(url, { rejectUnauthorized: false, timeout: 5_000, agent: false }, (response) => {
       response.resume()
       resolve(response.statusCode ?? 0)
     })
@@ -680,25 +673,21 @@ describe("the configurations, run as processes on loopback", () => {
         }
         return { args: [...(container.command ?? []), ...(container.args ?? [])], env: local.env(env) }
       }
-      // Each probe as kubelet runs it: an HTTP(S) GET that must answer 200, or a command that must exit 0.
-      const probes = (deployment: string): Array<() => Promise<[string, number]>> => {
+      // Each probe's URL as kubelet asks it: an HTTPS GET, no client certificate, the server's not checked.
+      const probeUrls = (deployment: string): Array<string> => {
         const container = all[deployment]!.containers[0]!
         const ports = new Map((container.ports ?? []).map((p) => [p.name, p.containerPort]))
-        return [container.readinessProbe, container.livenessProbe, container.startupProbe].flatMap((p) => {
-          if (p?.httpGet !== undefined) {
-            const url = `${(p.httpGet.scheme ?? "HTTP").toLowerCase()}://127.0.0.1:${local.port(String(ports.get(String(p.httpGet.port))))}${p.httpGet.path}`
-            return [async () => [url, (await probe(url)) === 200 ? 0 : 1] as [string, number]]
-          }
-          if (p?.exec !== undefined) {
-            const argv = local.argv(p.exec.command)
-            return [async () => [argv.slice(3).join(" "), runCheck(argv, { ...imageEnvironment() }) ?? -1] as [string, number]]
-          }
-          return []
-        })
+        return [container.readinessProbe, container.livenessProbe, container.startupProbe].flatMap((p) =>
+          p?.httpGet === undefined
+            ? []
+            : [`${(p.httpGet.scheme ?? "HTTP").toLowerCase()}://127.0.0.1:${local.port(String(ports.get(String(p.httpGet.port))))}${p.httpGet.path}`],
+        )
       }
-      const controllerProbes = probes("crank-controller")
-      const workerProbes = probes("crank-hello")
-      expect(controllerProbes.length + workerProbes.length).toBeGreaterThanOrEqual(4)
+      const controllerProbes = probeUrls("crank-controller")
+      const workerProbes = probeUrls("crank-hello")
+      // The worker's readiness is asked of its listener over TLS: the probe the worker's old listener refused.
+      expect(workerProbes).toContain(`https://127.0.0.1:${workerPort}/readyz`)
+      expect(controllerProbes.length + workerProbes.length).toBe(6)
       await exercise(
         "k8s",
         role("crank-controller", "crank-controller-7d9f-abcde"),
@@ -708,11 +697,9 @@ describe("the configurations, run as processes on loopback", () => {
           advertised: wssAt(workerPort),
           stopMs: (all["crank-hello"]!.terminationGracePeriodSeconds ?? 30) * 1_000,
         },
+        // Run once the worker is registered: its /readyz answers 200 from then on.
         async () => {
-          for (const run of [...controllerProbes, ...workerProbes]) {
-            const [what, status] = await run()
-            expect(status, `probe ${what}`).toBe(0)
-          }
+          for (const url of [...controllerProbes, ...workerProbes]) expect(await probe(url), `probe ${url}`).toBe(200)
         },
       )
     },
