@@ -15,7 +15,7 @@
  * | `/readyz` | 200 while the controller is listening, 503 otherwise |
  *
  * Read-only. Unauthenticated when the controller runs in one process or with `--insecure` (it listens where the
- * controller does, loopback only). A secure controller passes `operators` (operatorAccess.ts): then everything but
+ * controller does, loopback only, and answers only requests naming a loopback host, against DNS rebinding). A secure controller passes `operators` (operatorAccess.ts): then everything but
  * `/healthz`, `/readyz` and `/metrics` needs an operator's credentials (a client certificate, or a session from
  * `POST /api/login` with an operator token), and each refusal is a typed 401/403, counted and logged by the controller.
  *
@@ -38,6 +38,7 @@ import { lifecycleStates, workerLifecycle } from "../../actors/workerLifecycle.t
 import { messageOf } from "../../capabilities/CrankError.ts"
 import { latencyBoundariesMs } from "../../transports/Envelope.ts"
 import { type GraphTransition, type MachineGraph, machineGraph, svg } from "../diagram/index.ts"
+import { hostNameOf, isLoopbackAddress, isLoopbackHost } from "../http/loopback.ts"
 import { refuseMethod, send, sendError, sendJson, urlOf } from "../http/respond.ts"
 import * as EventStreams from "./events.ts"
 import { controllerMetrics, RequestTotals } from "./metrics.ts"
@@ -50,6 +51,17 @@ export interface ControllerHttpOptions extends EventStreams.EventStreamOptions {
   readonly operators?: OperatorAccess
   /** Serve `/api/inspect` (opt-in: `--inspect`); default false. */
   readonly inspect?: boolean
+}
+
+/**
+ * A request that reached a loopback listener under another name: a page of another site whose name was made to
+ * resolve to 127.0.0.1 (DNS rebinding) is same-origin to the browser, so it could read an open controller's pages;
+ * its `Host` header still carries its own name. Only for controllers without access control.
+ */
+const rebound = (request: http.IncomingMessage): boolean => {
+  if (!isLoopbackAddress(request.socket.localAddress)) return false
+  const host = hostNameOf(request.headers.host)
+  return host === undefined || !isLoopbackHost(host)
 }
 
 /** What anyone may read, whatever the access: probes and Prometheus carry no credentials. */
@@ -169,6 +181,11 @@ export const makeControllerHttp = (
     const route = (request: http.IncomingMessage, response: http.ServerResponse): void => {
       const url = urlOf(request)
       const path = url.pathname === "/index.html" ? "/" : url.pathname
+      if (operators === undefined && !openPaths.has(path) && rebound(request)) {
+        const host = request.headers.host ?? ""
+        getController()?.refused("origin", `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`, `HTTP ${path} for host ${host}`)
+        return sendError(request, response, 403, "FORBIDDEN", `this controller answers on loopback names only, not ${JSON.stringify(host.slice(0, 100))}`)
+      }
       if (operators === undefined || openPaths.has(path)) return serve(request, response, url, path)
       if (path === "/api/login" && request.method === "POST") return void login(request, response, operators)
       runFork(

@@ -143,6 +143,21 @@ describe("a browser page from another origin (Chromium)", () => {
     expect(controller.refusals().get("origin")).toBe(1)
     await page.close()
     await own.close()
+
+    // A page that reached it through DNS rebinding is same-origin to the browser, but its Host names its own site.
+    const port = new URL(controller.address).port
+    const asked = (host: string) =>
+      new Promise<number>((resolve, reject) =>
+        http
+          .get({ host: "127.0.0.1", port, path: "/api/status", headers: { host }, agent: false }, (response) => {
+            response.resume()
+            resolve(response.statusCode ?? 0)
+          })
+          .on("error", reject),
+      )
+    expect(await asked(`attacker.example:${port}`)).toBe(403)
+    expect(await asked(`localhost:${port}`)).toBe(200)
+    expect(controller.refusals().get("origin")).toBe(2)
   }, 60_000)
 
   it("cannot ride on an operator's client certificate: a secure controller refuses the other origin's WebSocket and hides its API", async () => {

@@ -7,8 +7,8 @@ import { Clock, Effect, Fiber, References } from "effect"
 import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import { parseDuration } from "../../src/cli/duration.ts"
-import { isLoopbackHost } from "../../src/cli/loopback.ts"
 import { processId } from "../../src/cli/meshAccess.ts"
+import { hostNameOf, isLoopbackAddress, isLoopbackHost } from "../../src/http/loopback.ts"
 import { CredentialsCell, type HeldCertificate } from "../../src/trust/credentialsCell.ts"
 import { joinTokenOf, parseJoinToken } from "../../src/trust/joinToken.ts"
 import { keepRenewed, renewalTime } from "../../src/trust/keepRenewed.ts"
@@ -49,6 +49,25 @@ describe("command-line pieces", () => {
       false,
       false,
       false,
+      false,
+      false,
+      false,
+    ])
+  })
+
+  it("reads the host a request names, and which socket addresses are loopback", () => {
+    expect(["127.0.0.1:7070", "[::1]:7070", "localhost", "Attacker.Example:7070", undefined, "a b"].map(hostNameOf)).toEqual([
+      "127.0.0.1",
+      "::1",
+      "localhost",
+      "attacker.example",
+      undefined,
+      undefined,
+    ])
+    expect(["127.0.0.1", "::ffff:127.0.0.1", "::1", "10.0.0.1", "::ffff:10.0.0.1", undefined].map(isLoopbackAddress)).toEqual([
+      true,
+      true,
+      true,
       false,
       false,
       false,
