@@ -58,6 +58,8 @@ ${timingsUsage}`,
   --cert-lifetime D      how long the certificates it signs last (default 1h; renewed at two thirds)
   --allowed-origin URL   a browser origin allowed to open a WebSocket besides its own (repeatable)
   --inspect              serve /api/inspect (Stately inspection events; operators only)
+  --probes-listen H:P    also serve /healthz, /readyz and /metrics (only) over plain HTTP on H:P, for probes
+                         and Prometheus that should not reach the mesh port
   --insecure             plain ws://, no certificates, no access control: loopback hosts only, logged
                          loudly (env CRANK_INSECURE=1)
   --insecure-anywhere    the same on any host (you mean it)

@@ -42,6 +42,7 @@ const request = (
 
 describe("secure multi-node steps through the crank command line", () => {
   let port: number
+  let probesPort: number
   let url: string
   let controller: CrankProcess
   let clientToken: string
@@ -49,8 +50,12 @@ describe("secure multi-node steps through the crank command line", () => {
 
   beforeAll(async () => {
     port = await freePort()
+    probesPort = await freePort()
     url = `wss://127.0.0.1:${port}`
-    controller = processes.start(["controller", "--port", String(port), "--data-dir", dataDir, "--heartbeat-ms", "200"], { name: "controller" })
+    controller = processes.start(
+      ["controller", "--port", String(port), "--data-dir", dataDir, "--heartbeat-ms", "200", "--probes-listen", `127.0.0.1:${probesPort}`],
+      { name: "controller" },
+    )
     await controller.waitForLine(`controller listening on ${url}`, 30_000)
     const workerToken = await crank(["token", "create", "--data-dir", dataDir])
     expect(workerToken.code).toBe(0)
@@ -146,6 +151,11 @@ describe("secure multi-node steps through the crank command line", () => {
     const metrics = await request(`${base}/metrics`)
     expect(metrics.status).toBe(200)
     for (const reason of ["forbidden", "unauthorized", "tls"]) expect(metrics.body).toMatch(new RegExp(`crank_refusals_total\\{reason="${reason}"\\} [1-9]`))
+    // The same probes and metrics on their own plain HTTP address (--probes-listen), and nothing else there.
+    const plain = async (path: string) => (await fetch(`http://127.0.0.1:${probesPort}${path}`)).status
+    expect([await plain("/healthz"), await plain("/readyz"), await plain("/metrics"), await plain("/api/status"), await plain("/")]).toEqual([
+      200, 200, 200, 404, 404,
+    ])
 
     const anonymous = await request(`${base}/api/status`)
     expect(anonymous.status).toBe(401)

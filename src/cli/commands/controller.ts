@@ -15,10 +15,11 @@ import * as Federation from "../../../actors/Federation.ts"
 import { withTunables } from "../../../actors/Tunables.ts"
 import { combine } from "../../../transports/combine.ts"
 import * as MemoryTransport from "../../../transports/MemoryTransport.ts"
-import { Transport } from "../../../transports/Transport.ts"
+import { type HttpHandler, Transport } from "../../../transports/Transport.ts"
 import * as WebSocketTransport from "../../../transports/WebSocketTransport.ts"
 import { makeControllerHttp } from "../../dashboard/controllerHttp.ts"
 import { operatorAccess } from "../../dashboard/operatorAccess.ts"
+import { listenProbes, parseHostPort } from "../../dashboard/probesListener.ts"
 import { httpUrlOf } from "../../http/httpUrl.ts"
 import { isLoopbackHost } from "../../http/loopback.ts"
 import * as Node from "../../Node.ts"
@@ -44,6 +45,7 @@ export const run: CommandRun = (argv) =>
       "data-dir": { type: "string" },
       "cert-lifetime": { type: "string" },
       inspect: { type: "boolean" },
+      "probes-listen": { type: "string" },
       federation: { type: "string" },
       "controller-id": { type: "string" },
       ...timingOptions,
@@ -63,8 +65,14 @@ export const run: CommandRun = (argv) =>
       )
     }
     const lifetimeMs = parseDuration(values["cert-lifetime"] ?? "1h", "--cert-lifetime")
+    const probesAt = values["probes-listen"] === undefined ? undefined : parseHostPort(values["probes-listen"])
+    if (values["probes-listen"] !== undefined && probesAt === undefined) {
+      throw new UsageError(`--probes-listen takes HOST:PORT (e.g. 127.0.0.1:9090); got "${values["probes-listen"]}"`)
+    }
     const allowedOrigins = values["allowed-origin"] ?? []
     let node: Node.CrankNode | undefined
+    /** The current controller's HTTP surface, which the probes listener also answers with. */
+    let surface: HttpHandler | undefined
     // The transport refuses TLS handshakes and browser origins before any connection exists: the controller counts them.
     const onRefusal = (reason: string, remoteAddress: string, detail: string) =>
       node?.controller()?.refused(reason === "origin" ? "origin" : "tls", remoteAddress, `${reason}: ${detail}`)
@@ -100,10 +108,20 @@ export const run: CommandRun = (argv) =>
               inspect: values.inspect === true,
               ...(operators === undefined ? {} : { operators }),
             }),
-            (surface) => surface.handle,
+            (made) => {
+              surface = made.handle
+              return made.handle
+            },
           ),
       },
     }).pipe(withTunables(tunablesFrom(values)), Effect.provideService(Transport, transport), Effect.mapError(unavailable))
+    if (probesAt !== undefined) {
+      const url = yield* Effect.mapError(
+        listenProbes(probesAt.host, probesAt.port, () => surface),
+        unavailable,
+      )
+      yield* Effect.logInfo(`probes and metrics also on ${url} (/healthz, /readyz, /metrics)`)
+    }
     const running = node.controller()!
     if (authority === undefined) {
       yield* Effect.logWarning(
