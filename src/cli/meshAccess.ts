@@ -207,15 +207,35 @@ export const accessFlagsOf = (values: { controller?: string; token?: string; "da
  * A client of the controller for a command (`invoke`, `status`, `drain`), with a certificate of its own over
  * `wss://`: a client's or an operator's from its token, or an operator's minted beside the controller.
  */
-export const connectMesh = (flags: AccessFlags, timeoutMs: number): Effect.Effect<Client.Client, CrankError, Scope.Scope> =>
-  Effect.flatMap(meshAccess(flags, { hint: "client", id: processId("cli-"), local: "operator" }), (access) =>
-    connectClient(access.controller, timeoutMs).pipe(
-      Effect.provideService(Transport, access.transport),
-      Effect.mapError((error) =>
-        access.secure || !/ECONNRESET|socket hang up/.test(error.message) ? error : crankError("UNAVAILABLE", `${error.message}. ${plainToTls}`),
+export const connectMesh = (flags: AccessFlags, timeoutMs: number): Effect.Effect<Client.Client, CrankError, Scope.Scope> => {
+  const connect = (flags: AccessFlags) =>
+    Effect.flatMap(meshAccess(flags, { hint: "client", id: processId("cli-"), local: "operator" }), (access) =>
+      connectClient(access.controller, timeoutMs).pipe(
+        Effect.provideService(Transport, access.transport),
+        Effect.mapError((error) => {
+          if (!access.secure && /ECONNRESET|socket hang up/.test(error.message)) return crankError("UNAVAILABLE", `${error.message}. ${plainToTls}`)
+          if (access.secure && tlsToPlain.test(error.message)) return crankError("UNAVAILABLE", `${error.message}. ${plainAnswer}`)
+          return error
+        }),
       ),
-    ),
-  )
+    )
+  // The default address chose wss:// because the controller's CA is here; a plain controller on that port (crank dev
+  // started later in the same directory) is then reached plainly, as before. No token is at stake on this path.
+  const defaulted = pick(flags.controller, "controller") === undefined && pick(flags.token, "token") === undefined && !isInsecure(flags.insecure)
+  return defaulted
+    ? Effect.catchIf(
+        connect(flags),
+        (error) => tlsToPlain.test(error.message),
+        () => connect({ ...flags, insecure: true }),
+      )
+    : connect(flags)
+}
+
+/** What OpenSSL says when the other end answered a TLS hello in plain text. */
+const tlsToPlain = /wrong version number|EPROTO/
+
+/** What a wss:// client is told when the other end spoke plain text. */
+const plainAnswer = "The controller there speaks plain ws:// (crank dev, crank controller --insecure): reach it with --controller ws://... or --insecure"
 
 /** What a plain ws:// client is told when the other end hung up at once: it may be a TLS port. */
 const plainToTls =

@@ -12,7 +12,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { until } from "../support/poll.ts"
-import { type CrankProcess, freePort, useProcesses } from "../support/processes.ts"
+import { type CrankProcess, freePort, repoRoot, useProcesses } from "../support/processes.ts"
 
 const processes = useProcesses()
 const dataDir = mkdtempSync(join(tmpdir(), "crank-secure-cli-"))
@@ -216,6 +216,35 @@ describe("secure multi-node steps through the crank command line", () => {
     })
     const metrics = await request(`https://127.0.0.1:${port}/metrics`)
     expect(metrics.body).toMatch(/crank_refusals_total\{reason="revoked"\} [1-9]/)
+  }, 120_000)
+
+  it("beside a CA, a command without --controller still reaches a plain crank dev on its port; an explicit wss:// is told what it met", async () => {
+    // A directory where a secure controller once ran (its CA is there), now running npm start's plain mesh.
+    const bin = ["node", join(repoRoot, "bin/crank.js")]
+    const directory = mkdtempSync(join(tmpdir(), "crank-dev-beside-ca-"))
+    try {
+      expect((await crank(["token", "create", "--data-dir", join(directory, ".crank")])).code).toBe(0)
+      const devPort = await freePort()
+      const dev = processes.start(["dev", join(repoRoot, "examples/hello"), "--port", String(devPort), "--replicas", "1"], {
+        cwd: directory,
+        command: bin,
+        name: "dev",
+      })
+      await dev.waitForLine("all 1 workers healthy", 60_000)
+      const env = { CRANK_PORT: String(devPort) }
+      const invoked = await processes.run(["invoke", "hello.greet", '{"message":"zero-config"}', "--json"], {
+        cwd: directory,
+        command: bin,
+        env,
+        timeoutMs: 30_000,
+      })
+      expect(JSON.parse(invoked.stdout)).toEqual({ greeting: "Hello, zero-config", worker: "dev/hello-1" })
+      const explicit = await processes.run(["status", "--controller", `wss://127.0.0.1:${devPort}`], { cwd: directory, command: bin, env, timeoutMs: 30_000 })
+      expect(explicit.code).toBe(6)
+      expect(explicit.stderr).toMatch(/The controller there speaks plain ws:\/\/ \(crank dev, crank controller --insecure\)/)
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
   }, 120_000)
 
   it("keeps --insecure to loopback, and a secure controller's --token is a usage error", async () => {
