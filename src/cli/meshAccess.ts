@@ -5,7 +5,9 @@
  *
  * The scheme of the controller's URL decides. Without `--controller` (or `CRANK_CONTROLLER_URL`) the default is
  * `wss://127.0.0.1:7070` when this command has a way to prove who it is (a join token, or the controller's CA in
- * its data directory), else `ws://127.0.0.1:7070`, so `npm start` followed by `crank invoke` stays zero-config.
+ * its data directory), else `ws://127.0.0.1:7070`, so `npm start` followed by `crank invoke` stays zero-config (and
+ * still does in a directory where a secure controller once ran: `connectMesh` reaches a plain controller on the
+ * default port plainly when the default chose `wss://` only because of the CA).
  *
  * Over `wss://` the command's certificate comes, in this order, from:
  * 1. `--token` (`CRANK_TOKEN`): a join token as `crank token create` prints it; the process makes its key pair and
