@@ -450,7 +450,7 @@ describe("zettel workers in their own processes", () => {
   const timing = ["--heartbeat-ms", "100", "--stale-after-ms", "1000", "--evict-after-ms", "3000"]
 
   const startController = async (port: number): Promise<CrankProcess> => {
-    const controller = processes.start(["controller", "--port", String(port), ...timing], { name: `controller :${port}` })
+    const controller = processes.start(["controller", "--insecure", "--port", String(port), ...timing], { name: `controller :${port}` })
     await controller.waitForLine(`controller listening on ws://127.0.0.1:${port}`)
     return controller
   }

@@ -74,4 +74,29 @@ describe("a controller restart", () => {
         yield* Scope.close(second, Exit.void)
       }),
     ))
+
+  it("is rejoined at once each time: a registered link that drops starts the backoff over (four restarts, virtual time)", () =>
+    run(
+      Effect.gen(function* () {
+        // Backoff 1 s doubling to 16 s: kept from one drop to the next, the fourth rejoin would wait seconds.
+        const backoff = withTunables({ registerBackoffInitialMs: 1_000, registerBackoffMaxMs: 16_000 })
+        let scope = yield* Scope.make()
+        let controller = yield* Controller.make({ addresses: [address] }).pipe(Scope.provide(scope))
+        const worker = yield* Worker.start(hello, { controller: address, workerId: "w1" }).pipe(backoff)
+        yield* settled("the worker healthy", () => controller.workers().some((w) => w.state === "healthy"))
+        for (let restart = 1; restart <= 4; restart++) {
+          yield* Scope.close(scope, Exit.void)
+          yield* yieldTimes(50)
+          scope = yield* Scope.make()
+          controller = yield* Controller.make({ addresses: [address] }).pipe(Scope.provide(scope))
+          // The worker's redial after the drop found nobody (the controller was down): its next attempt is the
+          // backoff's first step (1 s, jittered to at most 2 s), whatever happened before; it rejoins within it.
+          yield* TestClock.adjust(2_000)
+          const current = controller
+          yield* settled(`the worker back after restart ${restart}`, () => current.workers().some((w) => w.id === "w1" && w.state !== "stale"))
+        }
+        expect(worker.state()).not.toBe("stopped")
+        yield* Scope.close(scope, Exit.void)
+      }),
+    ))
 })

