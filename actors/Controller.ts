@@ -22,7 +22,8 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Catalog } from "../capabilities/Catalog.ts"
 import { type CrankError, crankError } from "../capabilities/CrankError.ts"
-import { CrankRevoke, type FederatedController } from "../capabilities/crank.ts"
+import { CrankDrain, CrankRevoke, type FederatedController } from "../capabilities/crank.ts"
+import { declaredError } from "../capabilities/declaredError.ts"
 import { noWorkerMessage } from "../capabilities/noWorkerMessage.ts"
 import { complaintOf, failureOf, type Invoke, type Reply } from "../transports/Envelope.ts"
 import { CloseCodes, type Connection, type Handlers, type HttpHandler, Transport, type TransportError } from "../transports/Transport.ts"
@@ -288,7 +289,7 @@ export const make = (options: ControllerOptions): Effect.Effect<Controller, Tran
     const drain = (workerId: string, deadlineMs = drainDeadlineMs): Effect.Effect<void, CrankError> =>
       registry.has(workerId)
         ? Effect.sync(() => void Queue.offerUnsafe(mailbox, { _tag: "DrainRequested", workerId, deadlineMs }))
-        : Effect.fail(crankError("NO_WORKER", `no worker ${workerId}`))
+        : Effect.fail(declaredError(CrankDrain, "UNKNOWN_WORKER", `the controller knows no worker ${workerId}`))
 
     // Serving needs the system capabilities, which read the controller: the object comes first, its address is
     // the bound one once listening (port 0 asks for a free port).

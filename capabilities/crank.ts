@@ -101,6 +101,7 @@ export const CrankDrain = defineCapability({
   description: "Stops routing to a worker; it finishes in-flight work within the deadline, then deregisters.",
   input: Schema.Struct({ workerId: Schema.String, deadlineMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))) }),
   output: Schema.Struct({ workerId: Schema.String, draining: Schema.Boolean }),
+  errors: [{ code: "UNKNOWN_WORKER", description: "the controller knows no worker with this id", retriable: false }],
   tags: ["system"],
 })
 

@@ -13,6 +13,7 @@ import * as Worker from "../../actors/Worker.ts"
 import { defineWorker, type WorkerDefinition } from "../../actors/WorkerDefinition.ts"
 import { defineCapability } from "../../capabilities/Capability.ts"
 import type { CrankError } from "../../capabilities/CrankError.ts"
+import { CrankDrain } from "../../capabilities/crank.ts"
 import { GreetInput, GreetOutput, HelloGreet } from "../../examples/hello/capability.ts"
 import * as MemoryTransport from "../../transports/MemoryTransport.ts"
 import { Transport } from "../../transports/Transport.ts"
@@ -413,6 +414,20 @@ describe("in-process mesh", () => {
         yield* eventually("the probe is refused", () => closed.length === 1)
         expect(probe.isOpen()).toBe(false)
         expect(closed[0]!.reason).toContain("token")
+      }),
+    ),
+  )
+
+  it(
+    "answers a drain of a worker it does not know UNKNOWN_WORKER, the code crank.drain declares (not INTERNAL)",
+    scoped(
+      Effect.gen(function* () {
+        const { client } = yield* mesh()
+        expect(yield* failureOf(client.invoke(CrankDrain, { workerId: "nobody" }))).toEqual({
+          code: "UNKNOWN_WORKER",
+          message: "the controller knows no worker nobody",
+          retriable: false,
+        })
       }),
     ),
   )
