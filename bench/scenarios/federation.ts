@@ -16,7 +16,8 @@ import { start, stopAll } from "./childProcesses.ts"
 
 type Mode = "sequential" | "concurrent"
 
-const requireNatsServer = (): void => {
+/** Fails at once, saying how to install it, when Debian's nats-server is missing. */
+export const requireNatsServer = (): void => {
   const run = spawnSync("nats-server", ["--version"], { encoding: "utf8", timeout: 20_000 })
   if (run.error !== undefined) {
     throw new Error(

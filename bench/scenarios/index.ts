@@ -9,6 +9,7 @@ import { cliScenarios } from "./cli.ts"
 import { crank } from "./crank.ts"
 import { failureScenarios } from "./failure.ts"
 import { federationScenarios } from "./federation.ts"
+import { federationTrafficScenarios } from "./federationTraffic.ts"
 import { scaleScenarios } from "./scale.ts"
 import { tlsScenarios } from "./tls.ts"
 
@@ -18,6 +19,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
   ...federationScenarios,
   ...tlsScenarios,
   ...scaleScenarios,
+  ...federationTrafficScenarios,
   ...failureScenarios,
   ...cliScenarios,
 ]
