@@ -88,8 +88,9 @@ describe("client resilience", () => {
           const error = yield* Effect.flip(client.invoke(CrankStatus, {}, { timeoutMs: 300 }))
           const elapsed = Date.now() - started
           expect(error.code).toBe("TIMEOUT")
+          // The request's own 300 ms deadline ended it (not the transport's 10 s handshake timeout): its message says so.
+          expect(error.message).toMatch(/\b300 ms\b/)
           expect(elapsed).toBeGreaterThanOrEqual(250)
-          expect(elapsed).toBeLessThan(2_000)
         }),
     ),
   )
@@ -113,8 +114,9 @@ describe("client resilience", () => {
           const reply = yield* routes.call({ _tag: "Invoke", id: "r1", capability: "x.y", range: "^1", input: null, timeoutMs: 300 })
           const elapsed = Date.now() - started
           expect(reply).toMatchObject({ _tag: "Failure", id: "r1", code: "TIMEOUT" })
+          // The request's own 300 ms deadline ended it (not the transport's 10 s handshake timeout): its message says so.
+          expect(reply._tag === "Failure" ? reply.message : "").toMatch(/\b300 ms\b/)
           expect(elapsed).toBeGreaterThanOrEqual(250)
-          expect(elapsed).toBeLessThan(2_000)
           expect(relayed).toEqual([])
         }),
     ),
