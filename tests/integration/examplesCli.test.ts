@@ -4,6 +4,7 @@
  * processes on 127.0.0.1; one data root for both phases, so the spam model is trained once (by the first phase).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import sharp from "sharp"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -11,7 +12,7 @@ import { until } from "../support/poll.ts"
 import { type CrankProcess, freePort, repoRoot, useProcesses } from "../support/processes.ts"
 
 const processes = useProcesses()
-const dataRoot = mkdtempSync(join(repoRoot, "tmp", "examples-cli-"))
+const dataRoot = mkdtempSync(join(tmpdir(), "crank-examples-cli-"))
 afterAll(() => rmSync(dataRoot, { recursive: true, force: true }))
 
 const fixture = (name: string) => readFileSync(join(repoRoot, "examples/email-parse/fixtures", name), "utf8")
