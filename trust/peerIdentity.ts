@@ -26,8 +26,8 @@
  */
 import type { PeerCertificate, TLSSocket } from "node:tls"
 import * as Result from "effect/Result"
-import { identityOfDer } from "./certificateIdentity.ts"
 import type { Identity, IdentityRole } from "./identity.ts"
+import { identityOfDer } from "./sanIdentity.ts"
 import { type TrustError, trustError } from "./TrustError.ts"
 
 export const identityOfPeer = (socket: TLSSocket): Result.Result<Identity, TrustError> => {
