@@ -42,8 +42,9 @@ import { ensurePrivateDirectory, exists, privateMode, publicMode, readPrivateFil
 import { TrustError, trustError } from "./TrustError.ts"
 import { crypto, keyAlgorithm, signingAlgorithm, x509 } from "./x509.ts"
 
-export const caKeyFile = "ca.key.pem"
-export const caCertificateFile = "ca.crt.pem"
+export { caCertificateFile, caKeyFile } from "./caFiles.ts"
+
+import { caCertificateFile, caKeyFile } from "./caFiles.ts"
 
 export const defaultCaLifetimeMs = 10 * 365 * 24 * 60 * 60 * 1000
 export const defaultLeafLifetimeMs = 60 * 60 * 1000

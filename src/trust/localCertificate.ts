@@ -13,23 +13,17 @@
  * const held = yield* localCertificate(ca, { role: "operator", id: "ops-1" }, 3_600_000)
  * ```
  */
-import { existsSync } from "node:fs"
-import { join, resolve } from "node:path"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { notAfterOf } from "../../actors/certificateSigning.ts"
-import { type CertificateAuthority, caKeyFile } from "../../trust/CertificateAuthority.ts"
+import type { CertificateAuthority } from "../../trust/CertificateAuthority.ts"
 import { createCsr } from "../../trust/csr.ts"
 import type { Identity } from "../../trust/identity.ts"
 import { generateKeyPair } from "../../trust/keyPair.ts"
 import type { TrustError } from "../../trust/TrustError.ts"
 import type { HeldCertificate } from "./credentialsCell.ts"
 
-/** Where the controller keeps its CA and join tokens under a data root (`--data-dir`, `CRANK_DATA_DIR`, `.crank`). */
-export const caDirectory = (dataRoot: string): string => join(resolve(dataRoot), "controller")
-
-/** Whether the controller's CA key is here: a command run beside the controller can then mint its own certificate. */
-export const hasLocalCa = (dataRoot: string): boolean => existsSync(join(caDirectory(dataRoot), caKeyFile))
+export { caDirectory, hasLocalCa } from "./caLocation.ts"
 
 /** A fresh key pair and a certificate for `identity` from `ca`, valid `lifetimeMs`. */
 export const localCertificate = (ca: CertificateAuthority, identity: Identity, lifetimeMs: number): Effect.Effect<HeldCertificate, TrustError> =>
