@@ -28,7 +28,7 @@ import * as tls from "node:tls"
 import * as Result from "effect/Result"
 import type { ClientOptions } from "ws"
 import type { Identity } from "../trust/identity.ts"
-import { expectServer, handshakeRefusal, type ServerExpectation } from "../trust/peerIdentity.ts"
+import { expectServer, handshakeRefusal, notFromCa, type ServerExpectation } from "../trust/peerIdentity.ts"
 import { identityOfDer } from "../trust/sanIdentity.ts"
 import type { TrustError } from "../trust/TrustError.ts"
 import { type Credentials, serverTlsOptions, wsClientOptions } from "../trust/tlsOptions.ts"
@@ -207,18 +207,6 @@ const contextOf = (credentials: Credentials, options: tls.ConnectionOptions): tl
   }
   return context
 }
-
-/** OpenSSL's verdicts on a server chain that does not lead to the CA (as `peerIdentity.ts` reads them for clients). */
-const notFromCa = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-])
 
 /** Why the dialer refused the server, when the error a dial failed with says so; `undefined` for any other failure. */
 export const dialRefusal = (error: Error & { code?: string }): Refusal | undefined => {

@@ -40,7 +40,7 @@ export const identityOfPeer = (socket: TLSSocket): Result.Result<Identity, Trust
 }
 
 /** OpenSSL's verification codes (`X509_V_ERR_*` without the prefix) for a chain that does not lead to the CA. */
-const notFromCa = new Set([
+export const notFromCa: ReadonlySet<string> = new Set([
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
   "UNABLE_TO_GET_ISSUER_CERT",
   "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
