@@ -19,12 +19,14 @@
  * so a shared server needs NATS's own users and permissions (docs/nats.md). `Connection.peer` is never set: NATS
  * proves no Crank identity.
  */
+
 import { type Msg, type NodeConnectionOptions, nuid } from "@nats-io/transport-node"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { messageOf } from "../capabilities/CrankError.ts"
+import { urlOf } from "./address.ts"
 import { Keepalive } from "./keepalive.ts"
 import { isNoResponders, type NatsClient, NatsClientPool } from "./natsClient.ts"
 import { NatsConnection, type NatsSite } from "./natsConnection.ts"
@@ -70,13 +72,8 @@ interface ParsedAddress {
 }
 
 const parseAddress = (address: string): ParsedAddress | TransportError => {
-  let url: URL
-  try {
-    url = new URL(address)
-  } catch {
-    return new TransportError({ reason: "UnsupportedAddress", address, message: `not a URL: ${address}` })
-  }
-  if (url.protocol !== "nats:") return new TransportError({ reason: "UnsupportedAddress", address, message: `not a nats:// address: ${address}` })
+  const url = urlOf(address, ["nats"])
+  if (url instanceof TransportError) return url
   if (url.hostname === "") return new TransportError({ reason: "UnsupportedAddress", address, message: `no NATS server in ${address}` })
   const name = url.pathname.replace(/^\/+/, "")
   if (name !== "" && !listenerNamePattern.test(name)) {

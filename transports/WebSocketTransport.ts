@@ -27,6 +27,7 @@
  * who may connect over TLS; `originPolicy.ts` which browser pages may. Effects (handlers,
  * logs) are run from ws's plain callbacks with the services captured when `listen` or `connect` ran.
  */
+
 import * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
@@ -38,6 +39,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import WebSocket, { WebSocketServer } from "ws"
 import { messageOf } from "../capabilities/CrankError.ts"
+import { urlOf } from "./address.ts"
 import { Keepalive } from "./keepalive.ts"
 import { limitsWith, type WebSocketLimits } from "./limits.ts"
 import { makeOriginPolicy, normalizeOrigins, type OriginPolicy } from "./originPolicy.ts"
@@ -103,16 +105,9 @@ interface ParsedAddress {
 }
 
 const parseAddress = (address: string): ParsedAddress | TransportError => {
-  let url: URL
-  try {
-    url = new URL(address)
-  } catch {
-    return new TransportError({ reason: "UnsupportedAddress", address, message: `not a URL: ${address}` })
-  }
-  const scheme = url.protocol.slice(0, -1)
-  if (scheme !== "ws" && scheme !== "wss") {
-    return new TransportError({ reason: "UnsupportedAddress", address, message: `not a ws:// or wss:// address: ${address}` })
-  }
+  const url = urlOf(address, ["ws", "wss"])
+  if (url instanceof TransportError) return url
+  const scheme = url.protocol.slice(0, -1) as "ws" | "wss"
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
   const port = url.port === "" ? (scheme === "wss" ? 443 : 80) : Number(url.port)
   return { scheme, host, urlHost: url.hostname, port, path: url.pathname }
