@@ -464,7 +464,8 @@ describe("zettel workers in their own processes", () => {
       return ids.every((id) => up.includes(id)) && status
     })
 
-  it("two worker processes on one file take 400 concurrent adds with none lost; SIGTERMed and restarted, every note and link is there", async () => {
+  /** A controller and two worker processes on one data directory, both healthy, and a client of each kind. */
+  const twoWorkersOnOneFile = async () => {
     const root = freshDir()
     const port = await freePort()
     const url = `ws://127.0.0.1:${port}`
@@ -477,6 +478,11 @@ describe("zettel workers in their own processes", () => {
     // A client made once both are healthy routes round-robin over both from its first call.
     const client = await connectClient(url, { timeoutMs: 15_000 })
     clients.push(client)
+    return { root, url, w1, w2, watcher, client }
+  }
+
+  it("two worker processes on one file take 400 concurrent adds with none lost; SIGTERMed and restarted, every note and link is there", async () => {
+    const { root, url, w1, w2, watcher, client } = await twoWorkersOnOneFile()
 
     const notes = await inLanes(400, 16, async (i) =>
       added(await client.invoke(ZettelCodex, { op: "add", title: `concurrent ${i}`, body: `written by lane ${i % 16}` })),
@@ -515,17 +521,7 @@ describe("zettel workers in their own processes", () => {
   })
 
   it("a worker process SIGKILLed in the middle of 300 adds loses no acknowledged note; a new process on the file recovers them", async () => {
-    const root = freshDir()
-    const port = await freePort()
-    const url = `ws://127.0.0.1:${port}`
-    const victim = startWorker(url, root, "w1")
-    const survivor = startWorker(url, root, "w2")
-    await startController(port)
-    const watcher = await connectClient(url)
-    clients.push(watcher)
-    await healthy(watcher, ["w1/zettel-1", "w2/zettel-1"])
-    const client = await connectClient(url, { timeoutMs: 15_000 })
-    clients.push(client)
+    const { root, url, w1: victim, w2: survivor, watcher, client } = await twoWorkersOnOneFile()
 
     let issued = 0
     const outcomes = await inLanes(300, 16, async (i) => {
