@@ -405,8 +405,15 @@ describe("the Kubernetes manifests", () => {
       for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
         expect(c.securityContext?.readOnlyRootFilesystem, `${name}/${c.name}`).toBe(true)
         expect(c.securityContext?.allowPrivilegeEscalation, `${name}/${c.name}`).toBe(false)
-        expect(c.resources?.requests?.memory && c.resources.limits?.memory, `${name}/${c.name} memory`).toBeTruthy()
-        expect(c.resources?.requests?.cpu && c.resources.limits?.cpu, `${name}/${c.name} cpu`).toBeTruthy()
+        // Kubernetes quantities: memory as 64Mi, 1Gi...; cpu as 100m, 0.5, 1.
+        expect([c.resources?.requests?.memory, c.resources?.limits?.memory], `${name}/${c.name} memory`).toEqual([
+          expect.stringMatching(/^\d+(\.\d+)?(Ki|Mi|Gi)$/),
+          expect.stringMatching(/^\d+(\.\d+)?(Ki|Mi|Gi)$/),
+        ])
+        expect([String(c.resources?.requests?.cpu), String(c.resources?.limits?.cpu)], `${name}/${c.name} cpu`).toEqual([
+          expect.stringMatching(/^\d+(\.\d+)?m?$/),
+          expect.stringMatching(/^\d+(\.\d+)?m?$/),
+        ])
         for (const m of c.volumeMounts ?? []) expect(volumes.has(m.name), `${name}/${c.name} mounts ${m.name}`).toBe(true)
         for (const v of c.env ?? []) {
           const secret = v.valueFrom?.secretKeyRef?.name

@@ -51,7 +51,7 @@ describe("CertificateAuthority: create, save, load", () => {
     expect(await certificate.verify({ signatureOnly: true })).toBe(true)
     expect(certificate.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(true)
     const usages = certificate.getExtension(x509.KeyUsagesExtension)!.usages
-    expect(usages & x509.KeyUsageFlags.keyCertSign).toBeTruthy()
+    expect(usages & x509.KeyUsageFlags.keyCertSign).toBe(x509.KeyUsageFlags.keyCertSign)
     expect(certificate.notAfter.getTime() - now.getTime()).toBe(CertificateAuthority.defaultCaLifetimeMs)
     expect((await run(CertificateAuthority.create({ now }))).name).not.toBe(ca.name)
   })
